@@ -1,0 +1,3 @@
+from atomiton.cli.app import main
+
+main()

@@ -1,0 +1,379 @@
+"""The asyncio driver: carries out a RunState's instructions and feeds results back.
+
+It never polls: each node call is a task whose completion calls :meth:`Driver._feed`, which
+hands the stimulus to the pure state machine and applies the instructions it returns (start
+tasks, cancel tasks, arm retry timers, publish events). Groups and referenced Blueprints run as
+nested drivers on the same bus, their node ids prefixed with the group's (``group/child``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atomiton.blueprint import templates
+from atomiton.errors import NodeCancelledError, NodeError, NodeTimeoutError
+from atomiton.events import EventBus, EventKind
+from atomiton.plan import ExecutionPlan, Step
+from atomiton.runtimes import NodeCall, RuntimeRouter
+from atomiton.schedule import (
+    CancelRun,
+    Dispatch,
+    Failed,
+    Finish,
+    Instruction,
+    Interrupt,
+    NodeState,
+    RetryDue,
+    RunState,
+    ScheduleRetry,
+    Stimulus,
+    Stopped,
+    Succeeded,
+    Transition,
+)
+from atomiton.validate.ports import GROUP_OUTPUT
+
+_EVENT_FOR_STATE: Mapping[NodeState, EventKind] = {
+    NodeState.READY: EventKind.NODE_QUEUED,
+    NodeState.RUNNING: EventKind.NODE_STARTED,
+    NodeState.SUCCEEDED: EventKind.NODE_SUCCEEDED,
+    NodeState.FAILED: EventKind.NODE_FAILED,
+    NodeState.SKIPPED: EventKind.NODE_SKIPPED,
+    NodeState.ABANDONED: EventKind.NODE_ABANDONED,
+    NodeState.CANCELLED: EventKind.NODE_CANCELLED,
+}
+
+
+@dataclass(slots=True)
+class Limits:
+    max_running: int = 8
+    pool_limits: Mapping[str, int] = field(default_factory=dict)
+    gpus: int = 0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    status: str = "pending"
+    outputs: Mapping[str, Any] | None = None
+    error: Mapping[str, Any] | None = None
+    attempts: int = 0
+    duration_ms: float | None = None
+    reason: str = ""
+
+
+class _Reporter:
+    """Progress and logs of one call, published on the loop whatever thread calls it."""
+
+    __slots__ = ("_driver", "_node_id")
+
+    def __init__(self, driver: Driver, node_id: str) -> None:
+        self._driver = driver
+        self._node_id = node_id
+
+    def progress(self, percent: float, message: str = "") -> None:
+        self._driver.publish_soon(
+            EventKind.NODE_PROGRESS, self._node_id, {"percent": percent, "message": message}
+        )
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._driver.publish_soon(
+            EventKind.NODE_LOG, self._node_id, {"level": level, "message": message}
+        )
+
+
+class Driver:
+    def __init__(
+        self,
+        plan: ExecutionPlan,
+        *,
+        run_id: str,
+        router: RuntimeRouter,
+        bus: EventBus,
+        artifact_dir: Path,
+        limits: Limits,
+        records: dict[str, NodeRecord],
+        run_inputs: Mapping[str, Any] | None = None,
+        prefix: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.plan = plan
+        self.run_id = run_id
+        self.router = router
+        self.bus = bus
+        self.artifact_dir = artifact_dir
+        self.limits = limits
+        self.records = records
+        self.prefix = prefix
+        self.clock = clock
+        self.state = RunState(
+            plan,
+            max_running=limits.max_running,
+            pool_limits=limits.pool_limits,
+            gpus=limits.gpus,
+            run_inputs=run_inputs,
+            backoff_base_s=limits.backoff_base_s,
+            backoff_max_s=limits.backoff_max_s,
+        )
+        self.finish: Finish | None = None
+        self._ids = [prefix + s.node_id for s in plan.steps]
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._started: dict[int, float] = {}
+        self._templated = [templates.has_template(dict(s.parameters)) for s in plan.steps]
+        self._done: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._timers: list[asyncio.TimerHandle] = []
+        for node_id in self._ids:
+            records[node_id] = NodeRecord()
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self) -> RunState:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._done = self._loop.create_future()
+        if self.plan.timeout_s:
+            seconds = self.plan.timeout_s
+            self._timers.append(
+                self._loop.call_later(
+                    seconds, self.cancel, f"the run passed its timeout of {seconds:g} s"
+                )
+            )
+        self._apply(self.state.start())
+        try:
+            if not self.state.finished:
+                await self._done
+        except asyncio.CancelledError:
+            self.cancel("cancelled")
+            await self._drain()
+            raise
+        finally:
+            for timer in self._timers:
+                timer.cancel()
+        return self.state
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        if not self.state.finished:
+            self._apply(self.state.handle(CancelRun(reason)))
+
+    async def _drain(self) -> None:
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def publish_soon(self, kind: EventKind, node_id: str, payload: Mapping[str, Any]) -> None:
+        if threading.get_ident() == self._thread or self._loop is None:
+            self.bus.publish(self.run_id, kind, self.clock(), node_id, payload)
+        else:
+            self._loop.call_soon_threadsafe(
+                self.bus.publish, self.run_id, kind, self.clock(), node_id, payload
+            )
+
+    # -- instructions --------------------------------------------------------------------------
+
+    def _feed(self, stimulus: Stimulus) -> None:
+        self._apply(self.state.handle(stimulus))
+
+    def _apply(self, instructions: list[Instruction]) -> None:
+        for ins in instructions:
+            if isinstance(ins, Transition):
+                self._transition(ins)
+            elif isinstance(ins, Dispatch):
+                self._started[ins.index] = time.perf_counter()
+                task = asyncio.ensure_future(self._invoke(ins))
+                self._tasks[ins.index] = task
+            elif isinstance(ins, ScheduleRetry):
+                delay = ins.delay_s * (0.5 + random.random() / 2)  # jitter: 50-100 %
+                node_id = self._ids[ins.index]
+                self.bus.publish(
+                    self.run_id,
+                    EventKind.NODE_RETRYING,
+                    self.clock(),
+                    node_id,
+                    {"attempt": ins.attempt, "delay_s": round(delay, 3), "error": ins.error},
+                )
+                assert self._loop is not None
+                self._timers.append(self._loop.call_later(delay, self._feed, RetryDue(ins.index)))
+            elif isinstance(ins, Interrupt):
+                running = self._tasks.get(ins.index)
+                if running is not None and not running.done():
+                    running.cancel()
+            elif isinstance(ins, Finish):
+                self.finish = ins
+                if self._done is not None and not self._done.done():
+                    self._done.set_result(None)
+
+    def _transition(self, ins: Transition) -> None:
+        i = ins.index
+        node_id = self._ids[i]
+        record = self.records[node_id]
+        state = ins.state
+        record.status = state.value
+        kind = _EVENT_FOR_STATE.get(state)
+        if kind is None:
+            return  # RETRYING: the ScheduleRetry instruction publishes node.retrying
+        payload: dict[str, Any]
+        if state is NodeState.RUNNING:
+            record.attempts = ins.payload["attempt"]
+            payload = {"attempt": record.attempts}
+        elif state is NodeState.SUCCEEDED or state is NodeState.FAILED:
+            started = self._started.pop(i, None)
+            if started is not None:
+                record.duration_ms = (time.perf_counter() - started) * 1000
+            if state is NodeState.SUCCEEDED:
+                record.outputs = self.state.outputs[i]
+                payload = {
+                    "outputs": record.outputs,
+                    "attempt": record.attempts,
+                    "duration_ms": record.duration_ms,
+                    "cached": ins.payload.get("cached"),
+                }
+            else:
+                record.error = self.state.errors[i]
+                payload = {
+                    "error": record.error,
+                    "attempt": record.attempts,
+                    "duration_ms": record.duration_ms,
+                    "handled": ins.payload.get("handled", False),
+                }
+        elif state is NodeState.READY:
+            payload = {}
+        else:
+            record.reason = ins.reason
+            payload = {"reason": ins.reason}
+        self.bus.publish(self.run_id, kind, self.clock(), node_id, payload)
+
+    # -- one node call -------------------------------------------------------------------------
+
+    async def _invoke(self, ins: Dispatch) -> None:
+        i = ins.index
+        step = self.plan.steps[i]
+        stimulus: Stimulus
+        try:
+            parameters = self._parameters(step, ins.inputs)
+            if step.timeout_s:
+                async with asyncio.timeout(step.timeout_s):
+                    outputs = await self._call(step, ins, parameters)
+            else:
+                outputs = await self._call(step, ins, parameters)
+            stimulus = Succeeded(i, outputs)
+        except asyncio.CancelledError:
+            stimulus = Stopped(i)
+        except TimeoutError:
+            err = NodeTimeoutError(
+                f"did not finish within its timeout of {step.timeout_s:g} s",
+                node_id=self._ids[i],
+                hint="raise the node's 'timeout' parameter (milliseconds) or speed it up",
+            )
+            stimulus = Failed(i, err.to_dict(), err.retryable)
+        except NodeError as exc:
+            stimulus = Failed(i, _error_dict(exc, self._ids[i]), exc.retryable)
+        except Exception as exc:  # the error boundary around user code: keep the traceback
+            stimulus = Failed(
+                i,
+                {
+                    "type": type(exc).__name__,
+                    "message": str(exc) or type(exc).__name__,
+                    "stack": "".join(traceback.format_exception(exc)),
+                },
+            )
+        self._tasks.pop(i, None)
+        self._feed(stimulus)
+
+    def _parameters(self, step: Step, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        if not self._templated[step.index]:
+            return step.parameters
+        scope = templates.Scope(
+            now=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+            run_id=self.run_id,
+            inputs=inputs,
+            variables=self.plan.variables,
+            nodes={
+                self.plan.steps[r].node_id: self.state.outputs[r] or {} for r in step.template_refs
+            },
+        )
+        definition = step.definition
+        rendered: dict[str, Any] = {}
+        for name, value in step.parameters.items():
+            spec = definition.parameter(name) if definition is not None else None
+            keep = spec is not None and not spec.render_templates
+            rendered[name] = value if keep else templates.render(value, scope)
+        return rendered
+
+    async def _call(
+        self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        if step.sub_plan is not None:
+            return await self._run_group(step, {**parameters, **ins.inputs})
+        assert step.definition is not None
+        node_id = self._ids[step.index]
+        call = NodeCall(
+            run_id=self.run_id,
+            node_id=node_id,
+            definition=step.definition,
+            inputs=ins.inputs,
+            parameters=parameters,
+            attempt=ins.attempt,
+            artifact_dir=self.artifact_dir,
+            timeout_s=step.timeout_s,
+            variables=self.plan.variables,
+        )
+        result = await self.router.invoke(call, _Reporter(self, node_id))
+        return result.outputs
+
+    async def _run_group(self, step: Step, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        assert step.sub_plan is not None
+        sub = Driver(
+            step.sub_plan,
+            run_id=self.run_id,
+            router=self.router,
+            bus=self.bus,
+            artifact_dir=self.artifact_dir,
+            limits=self.limits,
+            records=self.records,
+            run_inputs=inputs,
+            prefix=f"{self.prefix}{step.node_id}/",
+            clock=self.clock,
+        )
+        state = await sub.run()
+        status = state.status().value
+        if status == "cancelled":
+            raise NodeCancelledError("the group's run was cancelled", node_id=self._ids[step.index])
+        if status == "failed":
+            error = dict(sub.finish.error or {}) if sub.finish else {}
+            inner = error.get("node_id", "?")
+            raise NodeError(
+                f"node '{step.node_id}/{inner}' inside the group failed: "
+                f"{error.get('message', 'unknown error')}",
+                error_type=str(error.get("type", "NodeError")),
+                details={"inner": error},
+            )
+        return {GROUP_OUTPUT: group_value(state.sink_outputs())}
+
+
+def group_value(sinks: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A group's output: its one sink's one port value, else every sink's outputs by node id."""
+    if len(sinks) == 1:
+        (only,) = sinks.values()
+        if len(only) == 1:
+            return next(iter(only.values()))
+    return dict(sinks)
+
+
+def _error_dict(exc: NodeError, node_id: str) -> dict[str, Any]:
+    data = exc.to_dict()
+    data.setdefault("node_id", node_id)
+    if "stack" not in data and exc.__traceback__ is not None and exc.__cause__ is not None:
+        data["stack"] = "".join(traceback.format_exception(exc.__cause__))
+    return data

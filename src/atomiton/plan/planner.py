@@ -1,0 +1,172 @@
+"""Build an ExecutionPlan from a validated Blueprint: a pure, linear-time transformation.
+
+It binds edges to ports (the rules of :mod:`atomiton.validate.ports`), adds the dependencies
+that ``{{ $nodes.x }}`` templates imply, separates the engine's control parameters (enabled,
+timeout, retries) from the node's own, fills declared defaults, computes critical-path
+priorities in one reverse topological pass, and plans groups and referenced Blueprints as
+nested plans. Call it only on a Blueprint that :func:`atomiton.validate.validate` passed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from atomiton.blueprint import templates
+from atomiton.blueprint.model import CONTROL_PARAMETERS, Blueprint, Node
+from atomiton.nodes.definition import ERROR_PORT, NodeDefinition
+from atomiton.nodes.registry import NodeRegistry
+from atomiton.plan.model import Binding, ExecutionPlan, Step
+from atomiton.validate.ports import shape_of, source_port, target_port
+
+
+def build_plan(
+    blueprint: Blueprint,
+    registry: NodeRegistry,
+    *,
+    variables: Mapping[str, Any] | None = None,
+    on_error: str | None = None,
+) -> ExecutionPlan:
+    """Plan ``blueprint``; ``variables`` override the Blueprint's defaults."""
+    values = {**blueprint.variable_defaults(), **(variables or {})}
+    return _plan(blueprint, registry, values, on_error or blueprint.on_error)
+
+
+def _plan(
+    bp: Blueprint, registry: NodeRegistry, variables: Mapping[str, Any], on_error: str
+) -> ExecutionPlan:
+    index = {node.id: i for i, node in enumerate(bp.nodes)}
+    definitions = [None if n.is_group else registry.get(n.type) for n in bp.nodes]
+    shapes = [shape_of(n, d) for n, d in zip(bp.nodes, definitions, strict=True)]
+    bindings: list[list[Binding]] = [[] for _ in bp.nodes]
+    deps: list[dict[int, None]] = [{} for _ in bp.nodes]
+    error_routed = [False] * len(bp.nodes)
+    for edge in bp.edges:
+        src, dst = index[edge.source], index[edge.target]
+        port = target_port(shapes[dst], edge.target_handle)
+        if port is None:  # validation reports it; a plan is only built for valid Blueprints
+            raise ValueError(f"edge {edge.id} has an unresolvable target port")
+        resolved = source_port(shapes[src], edge.source_handle)
+        bindings[dst].append(Binding(src, resolved.port, port, edge.id))
+        deps[dst][src] = None
+        if resolved.port == ERROR_PORT:
+            error_routed[src] = True
+    refs: list[tuple[int, ...]] = []
+    for i, node in enumerate(bp.nodes):
+        found = tuple(
+            index[r] for r in sorted(templates.node_references(dict(node.parameters))) if r in index
+        )
+        refs.append(found)
+        for r in found:
+            deps[i][r] = None
+    dependents: list[list[int]] = [[] for _ in bp.nodes]
+    for i, ds in enumerate(deps):
+        for d in ds:
+            dependents[d].append(i)
+    priority = _priorities(dependents, deps)
+    steps = tuple(
+        _step(
+            i,
+            node,
+            definitions[i],
+            bindings[i],
+            deps[i],
+            dependents[i],
+            priority[i],
+            error_routed[i],
+            refs[i],
+            registry,
+            variables,
+            on_error,
+        )
+        for i, node in enumerate(bp.nodes)
+    )
+    sinks = tuple(i for i, ds in enumerate(dependents) if not ds)
+    runtime = bp.settings.get("runtime")
+    timeout = runtime.get("timeout") if isinstance(runtime, Mapping) else None
+    return ExecutionPlan(
+        blueprint=bp,
+        steps=steps,
+        sinks=sinks,
+        on_error=on_error,
+        variables=dict(variables),
+        timeout_s=float(timeout) / 1000 if isinstance(timeout, int | float) else None,
+    )
+
+
+def _priorities(dependents: list[list[int]], deps: list[dict[int, None]]) -> list[int]:
+    """Longest chain to a sink, counted in steps, by one reverse Kahn pass (linear time)."""
+    remaining = [len(d) for d in dependents]
+    priority = [1] * len(dependents)
+    queue = deque(i for i, r in enumerate(remaining) if r == 0)
+    while queue:
+        i = queue.popleft()
+        for d in deps[i]:
+            priority[d] = max(priority[d], priority[i] + 1)
+            remaining[d] -= 1
+            if remaining[d] == 0:
+                queue.append(d)
+    return priority
+
+
+def _step(
+    i: int,
+    node: Node,
+    definition: NodeDefinition | None,
+    bindings: list[Binding],
+    deps: dict[int, None],
+    dependents: list[int],
+    priority: int,
+    error_routed: bool,
+    refs: tuple[int, ...],
+    registry: NodeRegistry,
+    variables: Mapping[str, Any],
+    on_error: str,
+) -> Step:
+    parameters = _parameters(node, definition)
+    timeout_ms = node.timeout_ms
+    if timeout_ms is None and definition is not None:
+        timeout_ms = definition.timeout_ms
+    retries = node.retries
+    if retries is None:
+        retries = (definition.retries if definition is not None else None) or 0
+    sub = None
+    if node.blueprint is not None:
+        inner = {**node.blueprint.variable_defaults(), **variables}
+        sub = _plan(node.blueprint, registry, inner, on_error)
+    return Step(
+        index=i,
+        node_id=node.id,
+        node=node,
+        definition=definition,
+        bindings=tuple(bindings),
+        deps=tuple(deps),
+        dependents=tuple(dependents),
+        parameters=parameters,
+        priority=priority,
+        pool="group" if definition is None else definition.runtime.language,
+        timeout_s=timeout_ms / 1000 if timeout_ms else None,
+        retries=retries,
+        enabled=node.enabled,
+        error_routed=error_routed,
+        needs_gpu=bool(definition and definition.performance.prefer_gpu),
+        sub_plan=sub,
+        template_refs=refs,
+    )
+
+
+def _parameters(node: Node, definition: NodeDefinition | None) -> dict[str, Any]:
+    declared: set[str] = set()
+    values: dict[str, Any] = {}
+    if definition is not None:
+        for spec in definition.parameters:
+            declared.add(spec.name)
+            if spec.has_default:
+                values[spec.name] = spec.default
+        declared.update(definition.input_names)
+    for key, value in node.parameters.items():
+        if key in CONTROL_PARAMETERS and key not in declared:
+            continue
+        values[key] = value
+    return values

@@ -1,0 +1,56 @@
+"""The NodeContext a running Python node receives (see :mod:`atomiton.nodes.context`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from atomiton.nodes.context import Reporter
+from atomiton.runtimes.base import NodeCall
+
+
+class CallContext:
+    """One call's context: progress and logs go to the reporter; ``cancel()`` sets the flag."""
+
+    __slots__ = ("_call", "_cancelled", "_reporter")
+
+    def __init__(self, call: NodeCall, reporter: Reporter) -> None:
+        self._call = call
+        self._reporter = reporter
+        self._cancelled = threading.Event()
+
+    @property
+    def run_id(self) -> str:
+        return self._call.run_id
+
+    @property
+    def node_id(self) -> str:
+        return self._call.node_id
+
+    @property
+    def attempt(self) -> int:
+        return self._call.attempt
+
+    @property
+    def artifact_dir(self) -> Path:
+        self._call.artifact_dir.mkdir(parents=True, exist_ok=True)
+        return self._call.artifact_dir
+
+    @property
+    def variables(self) -> Mapping[str, Any]:
+        return self._call.variables
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def progress(self, percent: float, message: str = "") -> None:
+        self._reporter.progress(max(0.0, min(100.0, float(percent))), message)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._reporter.log(str(message), level)

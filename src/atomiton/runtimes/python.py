@@ -1,0 +1,192 @@
+"""The in-process Python runtime.
+
+Coroutine functions are awaited on the event loop; plain functions run on a thread pool so they
+never block it; functions marked ``parallelizable`` run on a process pool so CPU-bound nodes use
+every core (their module must be importable, or loadable from ``runtime.path``, in a fresh
+interpreter, and their values picklable; they get no live progress). A cancelled or timed-out
+thread call cannot be killed: its context's ``cancelled`` flag is set so a cooperative node
+stops, and the engine stops waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import functools
+import importlib
+import inspect
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from atomiton.errors import NodeError
+from atomiton.nodes.context import NodeContext, Reporter
+from atomiton.nodes.definition import NodeDefinition
+from atomiton.nodes.registry import _import_file, module_name_for
+from atomiton.runtimes.base import NodeCall, NodeResult
+from atomiton.runtimes.context import CallContext
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Handler:
+    fn: Callable[..., Any]
+    accepts: frozenset[str]
+    context_arg: str | None
+    is_async: bool
+
+
+class PythonRuntime:
+    def __init__(self, *, threads: int | None = None, processes: int | None = None) -> None:
+        cpus = os.cpu_count() or 2
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads or max(8, cpus * 2), thread_name_prefix="atomiton-node"
+        )
+        self._processes_size = processes or cpus
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._handlers: dict[tuple[str, str, str | None], _Handler] = {}
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return ("python",)
+
+    def check(self, definition: NodeDefinition) -> str | None:
+        try:
+            self._handler(definition)
+        except NodeError as exc:
+            return exc.message
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def invoke(self, call: NodeCall, reporter: Reporter) -> NodeResult:
+        definition = call.definition
+        handler = self._handler(definition)
+        kwargs = {k: v for k, v in call.arguments().items() if k in handler.accepts}
+        if definition.performance.parallelizable and not handler.is_async:
+            result = await self._in_process(definition, kwargs)
+        else:
+            ctx = CallContext(call, reporter)
+            if handler.context_arg:
+                kwargs[handler.context_arg] = ctx
+            try:
+                if handler.is_async:
+                    result = await handler.fn(**kwargs)
+                else:
+                    loop = asyncio.get_running_loop()
+                    result = await loop.run_in_executor(
+                        self._threads, functools.partial(_call, handler.fn, kwargs)
+                    )
+            except asyncio.CancelledError:
+                ctx.cancel()
+                raise
+        return NodeResult(to_outputs(definition, result))
+
+    async def _in_process(self, definition: NodeDefinition, kwargs: dict[str, Any]) -> Any:
+        if self._processes is None:
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                self._processes_size, mp_context=multiprocessing.get_context("forkserver")
+            )
+        rt = definition.runtime
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._processes,
+            functools.partial(_call_in_process, rt.module, rt.path, rt.handler, kwargs),
+        )
+
+    async def aclose(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, cancel_futures=True)
+            self._processes = None
+
+    def _handler(self, definition: NodeDefinition) -> _Handler:
+        rt = definition.runtime
+        key = (rt.module, rt.handler, rt.path)
+        found = self._handlers.get(key)
+        if found is None:
+            fn = resolve_function(rt.module, rt.path, rt.handler)
+            found = self._handlers[key] = _describe(fn)
+        return found
+
+
+def _describe(fn: Callable[..., Any]) -> _Handler:
+    params = inspect.signature(fn).parameters
+    context_arg = None
+    hints: dict[str, Any] = {}
+    try:
+        hints = inspect.get_annotations(fn, eval_str=True)
+    except Exception:  # unresolvable annotations: fall back to names only
+        hints = {}
+    for name in params:
+        if hints.get(name) is NodeContext or (name == "ctx" and name not in hints):
+            context_arg = name
+    accepts = frozenset(n for n in params if n != context_arg)
+    return _Handler(fn, accepts, context_arg, inspect.iscoroutinefunction(fn))
+
+
+def resolve_function(module: str, path: str | None, qualname: str) -> Callable[..., Any]:
+    """Import ``module`` (or load it from ``path``) and walk ``qualname`` to the function."""
+    try:
+        if path and Path(path).suffix == ".py" and module == module_name_for(Path(path)):
+            mod: Any = _import_file(Path(path))
+        else:
+            mod = importlib.import_module(module)
+    except Exception as exc:
+        raise NodeError(
+            f"cannot import Python module '{module}': {exc}",
+            error_type="ImportError",
+            hint="check the node's runtime.module, or that its package is installed",
+        ) from exc
+    target: Any = mod
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise NodeError(
+                f"module '{module}' has no '{qualname}'",
+                error_type="AttributeError",
+                hint="check the node's runtime.handler",
+            )
+    if not callable(target):
+        raise NodeError(f"'{module}.{qualname}' is not callable", error_type="TypeError")
+    return target  # type: ignore[no-any-return]
+
+
+def _call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
+    return fn(**kwargs)
+
+
+def _call_in_process(module: str, path: str | None, qualname: str, kwargs: dict[str, Any]) -> Any:
+    """Runs in a process-pool worker: errors come back as NodeError with the remote stack."""
+    try:
+        return resolve_function(module, path, qualname)(**kwargs)
+    except NodeError:
+        raise
+    except Exception as exc:
+        raise NodeError(
+            str(exc) or type(exc).__name__,
+            error_type=type(exc).__name__,
+            details={"stack": traceback.format_exc()},
+        ) from None
+
+
+def to_outputs(definition: NodeDefinition, result: Any) -> dict[str, Any]:
+    """Map a function's return value onto the definition's output ports."""
+    returns = definition.runtime.options.get("returns", "single")
+    if returns == "none" or (result is None and not definition.outputs):
+        return {}
+    if returns == "mapping" or (returns == "single" and not definition.outputs):
+        if not isinstance(result, Mapping):
+            raise NodeError(
+                f"returned {type(result).__name__}, expected a mapping of output ports "
+                f"({', '.join(definition.output_names) or 'any'})",
+                error_type="TypeError",
+            )
+        return dict(result)
+    if returns == "dataclass" and dataclasses.is_dataclass(result):
+        return {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    return {definition.outputs[0].name: result}

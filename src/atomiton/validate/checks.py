@@ -1,0 +1,362 @@
+"""Validate a whole Blueprint before anything runs, collecting every problem into one report.
+
+Checks, in order: node types exist (with did-you-mean) and their runtime is available; ids are
+unique; edges name existing nodes and ports; no input is fed twice; the graph has no cycle (the
+cycle is drawn ``a -> b -> a``); required inputs are connected or set; parameters match their
+schemas; templates are paths and name existing nodes. Groups and referenced Blueprints are
+checked recursively, their node ids prefixed with the group's (``group/child``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jsonschema
+
+from atomiton.blueprint import templates
+from atomiton.blueprint.model import CONTROL_PARAMETERS, Blueprint, Node
+from atomiton.nodes.definition import NodeDefinition
+from atomiton.nodes.registry import NodeRegistry
+from atomiton.validate.ports import Shape, shape_of, source_port, target_port
+from atomiton.validate.report import Code, Issue, Report, Severity
+
+RuntimeCheck = Callable[[NodeDefinition], str | None]
+"""Why no runtime can run a definition, or None (the runtime router supplies it)."""
+
+_CONTROL_SCHEMAS: Mapping[str, Mapping[str, Any]] = {
+    "enabled": {"type": "boolean"},
+    "timeout": {"type": "number", "exclusiveMinimum": 0},
+    "retries": {"type": "integer", "minimum": 0, "maximum": 100},
+    "label": {"type": "string"},
+    "description": {"type": "string"},
+}
+
+
+def validate(
+    blueprint: Blueprint,
+    registry: NodeRegistry,
+    *,
+    runtime_check: RuntimeCheck | None = None,
+    provided_inputs: Iterable[str] = (),
+) -> Report:
+    """Every problem of ``blueprint``; ``provided_inputs`` are the run's input port names."""
+    issues: list[Issue] = []
+    _check_blueprint(blueprint, registry, runtime_check, set(provided_inputs), "", issues)
+    return Report(tuple(issues))
+
+
+def _check_blueprint(
+    bp: Blueprint,
+    registry: NodeRegistry,
+    runtime_check: RuntimeCheck | None,
+    provided: set[str],
+    prefix: str,
+    issues: list[Issue],
+) -> None:
+    def add(code: Code, message: str, node: str | None = None, **kw: Any) -> None:
+        issues.append(Issue(code, message, node_id=f"{prefix}{node}" if node else None, **kw))
+
+    if not bp.nodes:
+        add(
+            Code.EMPTY_BLUEPRINT,
+            f"Blueprint '{prefix or bp.id}' has no nodes",
+            hint="add nodes under 'nodes:'",
+        )
+        return
+    shapes: dict[str, Shape] = {}
+    definitions: dict[str, NodeDefinition | None] = {}
+    seen: set[str] = set()
+    for node in bp.nodes:
+        if node.id in seen:
+            add(Code.DUPLICATE_ID, "two nodes have this id", node.id, hint="ids must be unique")
+        seen.add(node.id)
+        definition = _definition(node, registry, runtime_check, add)
+        definitions[node.id] = definition
+        if node.is_group or definition is not None:
+            shapes[node.id] = shape_of(node, definition)
+
+    fed: dict[tuple[str, str], str] = {}
+    for edge in bp.edges:
+        if edge.source not in seen:
+            add(
+                Code.EDGE_MISSING_SOURCE,
+                f"edge '{edge.id}' comes from '{edge.source}', which is not a node here",
+                edge.target,
+                hint=_did_you_mean(edge.source, seen),
+            )
+        if edge.target not in seen:
+            add(
+                Code.EDGE_MISSING_TARGET,
+                f"edge '{edge.id}' goes to '{edge.target}', which is not a node here",
+                edge.source,
+                hint=_did_you_mean(edge.target, seen),
+            )
+        src, dst = shapes.get(edge.source), shapes.get(edge.target)
+        if src is not None and edge.target in seen:
+            resolved = source_port(src, edge.source_handle)
+            if resolved.unknown:
+                add(
+                    Code.UNKNOWN_OUTPUT_PORT,
+                    f"edge '{edge.id}' leaves from output "
+                    f"'{edge.source_handle}', which '{edge.source}' does not declare; the whole "
+                    "output object is passed",
+                    edge.source,
+                    port=edge.source_handle,
+                    severity=Severity.WARNING,
+                    hint=f"its outputs: {_names(src.outputs)}",
+                )
+        if dst is not None and edge.source in seen:
+            port = target_port(dst, edge.target_handle)
+            if port is None:
+                _bad_target(edge.id, edge.target, edge.target_handle, dst, add)
+            elif (edge.target, port) in fed:
+                add(
+                    Code.DUPLICATE_INPUT,
+                    f"input is fed by edges '{fed[(edge.target, port)]}' and '{edge.id}'",
+                    edge.target,
+                    port=port,
+                    hint="remove one edge, or feed another port",
+                )
+            else:
+                fed[(edge.target, port)] = edge.id
+            if port is not None and src is not None:
+                _compare_types(edge.id, edge, port, definitions, add)
+
+    _check_cycles(bp, add)
+    for node in bp.nodes:
+        definition = definitions.get(node.id)
+        if definition is not None:
+            _check_node(node, definition, fed, provided, add)
+        _check_templates(node, definition, seen, add)
+        if node.blueprint is not None:
+            group_inputs = {port for (target, port) in fed if target == node.id}
+            group_inputs |= {k for k in node.parameters if k not in CONTROL_PARAMETERS}
+            _check_blueprint(
+                node.blueprint,
+                registry,
+                runtime_check,
+                group_inputs | provided,
+                f"{prefix}{node.id}/",
+                issues,
+            )
+
+
+def _definition(
+    node: Node, registry: NodeRegistry, runtime_check: RuntimeCheck | None, add: Any
+) -> NodeDefinition | None:
+    if node.is_group:
+        return None
+    if not node.type:
+        add(
+            Code.MISSING_TYPE,
+            "the node has no 'type'",
+            node.id,
+            hint="set type: to a node type id (see 'atomiton nodes')",
+        )
+        return None
+    definition = registry.get(node.type)
+    if definition is None:
+        close = registry.suggest(node.type)
+        hint = f"did you mean '{close[0]}'?" if close else "run 'atomiton nodes' for the list"
+        add(Code.UNKNOWN_TYPE, f"unknown node type '{node.type}'", node.id, hint=hint)
+        return None
+    if runtime_check is not None:
+        reason = runtime_check(definition)
+        if reason:
+            add(
+                Code.RUNTIME_UNAVAILABLE,
+                f"node type '{node.type}' needs the "
+                f"'{definition.runtime.language}' runtime: {reason}",
+                node.id,
+            )
+    return definition
+
+
+def _bad_target(edge_id: str, target: str, handle: str | None, shape: Shape, add: Any) -> None:
+    inputs = shape.inputs or ()
+    if handle is None:
+        add(
+            Code.AMBIGUOUS_PORT,
+            f"edge '{edge_id}' names no targetHandle and the node has {len(inputs)} inputs",
+            target,
+            hint=f"set targetHandle to one of {_names(inputs)}",
+        )
+        return
+    close = difflib.get_close_matches(handle, inputs, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"its inputs: {_names(inputs)}"
+    add(
+        Code.UNKNOWN_INPUT_PORT,
+        f"edge '{edge_id}' feeds input '{handle}', which the node does not have",
+        target,
+        port=handle,
+        hint=hint,
+    )
+
+
+def _compare_types(
+    edge_id: str, edge: Any, port: str, definitions: Mapping[str, NodeDefinition | None], add: Any
+) -> None:
+    src_def, dst_def = definitions.get(edge.source), definitions.get(edge.target)
+    if src_def is None or dst_def is None or edge.source_handle is None:
+        return
+    out, inp = src_def.output(edge.source_handle), dst_def.input(port)
+    if out is None or inp is None:
+        return
+    a, b = out.data_type, inp.data_type
+    if "any" in (a, b) or a == b:
+        return
+    add(
+        Code.INCOMPATIBLE_PORTS,
+        f"edge '{edge_id}' carries {a} from '{edge.source}.{edge.source_handle}' into a {b} input",
+        edge.target,
+        port=port,
+        severity=Severity.WARNING,
+        hint="convert the value with a transform node in between",
+    )
+
+
+def _check_cycles(bp: Blueprint, add: Any) -> None:
+    ids = [n.id for n in bp.nodes]
+    graph: dict[str, list[str]] = {i: [] for i in ids}
+    for edge in bp.edges:
+        if edge.source in graph and edge.target in graph:
+            graph[edge.source].append(edge.target)
+    for node in bp.nodes:
+        for ref in templates.node_references(dict(node.parameters)):
+            if ref in graph:
+                graph[ref].append(node.id)
+    for cycle in find_cycles(graph):
+        drawn = " -> ".join([*cycle, cycle[0]])
+        add(
+            Code.CYCLE,
+            f"the graph has a cycle: {drawn}",
+            cycle[0],
+            hint="a node cannot depend on its own output; remove one edge of the cycle",
+        )
+
+
+def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
+    """One cycle per strongly connected tangle, each as the list of its nodes in order."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in state:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            nexts = graph[node]
+            if i < len(nexts):
+                stack.append((node, i + 1))
+                nxt = nexts[i]
+                if state.get(nxt) == 1:
+                    cycles.append(path[path.index(nxt) :])
+                elif nxt not in state:
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return cycles
+
+
+def _check_node(
+    node: Node,
+    definition: NodeDefinition,
+    fed: Mapping[tuple[str, str], str],
+    provided: set[str],
+    add: Any,
+) -> None:
+    for port in definition.inputs:
+        if (
+            port.required
+            and not port.has_default
+            and (node.id, port.name) not in fed
+            and port.name not in node.parameters
+            and port.name not in provided
+        ):
+            add(
+                Code.MISSING_INPUT,
+                "required input is not connected and has no value",
+                node.id,
+                port=port.name,
+                hint="connect an edge to it, set it under 'parameters', or pass it with --input",
+            )
+    for spec in definition.parameters:
+        if spec.required and not spec.has_default and spec.name not in node.parameters:
+            add(
+                Code.INVALID_PARAMETER,
+                f"required parameter '{spec.name}' is not set",
+                node.id,
+                hint=f"add '{spec.name}:' under 'parameters'",
+            )
+    declared = {
+        **{p.name: p.schema for p in definition.inputs},
+        **{p.name: p.schema for p in definition.parameters},
+    }
+    for name, value in node.parameters.items():
+        schema = declared.get(name)
+        if schema is None and name in CONTROL_PARAMETERS:
+            schema = _CONTROL_SCHEMAS[name]
+        if schema is None:
+            close = difflib.get_close_matches(name, list(declared), n=1)
+            add(
+                Code.UNKNOWN_PARAMETER,
+                f"parameter '{name}' is not one of this node type's; it is ignored",
+                node.id,
+                severity=Severity.WARNING,
+                hint=f"did you mean '{close[0]}'?"
+                if close
+                else f"its parameters: {_names(declared)}",
+            )
+            continue
+        if templates.has_template(value):
+            continue  # checked once rendered, at run time
+        for problem in _schema_errors(value, schema):
+            add(Code.INVALID_PARAMETER, f"parameter '{name}' {problem}", node.id)
+
+
+def _schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
+    if not schema:
+        return []
+    validator = jsonschema.Draft202012Validator(schema)
+    out = []
+    for err in sorted(validator.iter_errors(value), key=lambda e: list(e.path)):
+        at = "".join(f"[{p!r}]" for p in err.path)
+        out.append(f"{at}: {err.message}" if at else f"is invalid: {err.message}")
+    return out[:5]
+
+
+def _check_templates(
+    node: Node, definition: NodeDefinition | None, ids: set[str], add: Any
+) -> None:
+    for name, value in node.parameters.items():
+        spec = definition.parameter(name) if definition else None
+        if spec is not None and not spec.render_templates:
+            continue
+        for problem in templates.check(value):
+            add(Code.INVALID_TEMPLATE, f"parameter '{name}': {problem}", node.id)
+        for ref in templates.node_references(value):
+            if ref not in ids:
+                add(
+                    Code.UNKNOWN_TEMPLATE_NODE,
+                    f"parameter '{name}' names node '{ref}' in "
+                    "{{ $nodes... }}, which is not a node here",
+                    node.id,
+                    hint=_did_you_mean(ref, ids),
+                )
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _names(names: Iterable[str]) -> str:
+    listed = ", ".join(f"'{n}'" for n in names)
+    return listed or "none"
