@@ -39,3 +39,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
                 if require_toolchains():
                     pytest.fail(f"{reason} (ATOMITON_REQUIRE_TOOLCHAINS=1: CI must have it)")
                 pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep every test's history database, caches and config out of the user's folders."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("ATOMITON_DB", str(home / "history.db"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))

@@ -71,6 +71,9 @@ class NodeModel(_Loose):
 def blueprint_json_schema() -> dict[str, Any]:
     """The JSON Schema of a Blueprint file (``atomiton schema``)."""
     schema = NodeModel.model_json_schema()
+    ref = schema.pop("$ref", None)  # the model is recursive: pydantic puts the root in $defs
+    if isinstance(ref, str):
+        schema.update(schema["$defs"][ref.rsplit("/", 1)[-1]])
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Atomiton Blueprint"
     schema["description"] = (

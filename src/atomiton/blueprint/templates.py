@@ -26,7 +26,7 @@ from typing import Any
 
 from atomiton.errors import AtomitonError
 
-_TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_TEMPLATE = re.compile(r"\{\{\s*((?:(?!\}\}).)*?)\s*\}\}")
 _PATH = re.compile(r"^\$?[A-Za-z_][\w-]*(\.[\w-]+)*$")
 
 
@@ -104,7 +104,7 @@ def _expressions(value: Any) -> list[str]:
 
 def _render_string(text: str, scope: Scope) -> Any:
     whole = _TEMPLATE.fullmatch(text.strip())
-    if whole:
+    if whole and "}}" not in whole.group(1):  # not "{{ a }} and {{ b }}" read as one
         return _resolve(whole.group(1), scope)
     return _TEMPLATE.sub(lambda m: _as_text(_resolve(m.group(1), scope)), text)
 

@@ -125,10 +125,17 @@ def _step(
     on_error: str,
 ) -> Step:
     parameters = _parameters(node, definition)
-    timeout_ms = node.timeout_ms
+    # A node type that declares 'timeout' or 'retries' itself (http-request, shell-command)
+    # owns them: the engine does not enforce them a second time.
+    owns = (
+        set(definition.input_names) | {p.name for p in definition.parameters}
+        if definition is not None
+        else set()
+    )
+    timeout_ms = None if "timeout" in owns else node.timeout_ms
     if timeout_ms is None and definition is not None:
         timeout_ms = definition.timeout_ms
-    retries = node.retries
+    retries = None if "retries" in owns else node.retries
     if retries is None:
         retries = (definition.retries if definition is not None else None) or 0
     sub = None

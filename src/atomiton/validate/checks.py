@@ -19,7 +19,7 @@ from atomiton.blueprint import templates
 from atomiton.blueprint.model import CONTROL_PARAMETERS, Blueprint, Node
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.nodes.registry import NodeRegistry
-from atomiton.validate.ports import Shape, shape_of, source_port, target_port
+from atomiton.validate.ports import TRIGGER, Shape, shape_of, source_port, target_port
 from atomiton.validate.report import Code, Issue, Report, Severity
 
 RuntimeCheck = Callable[[NodeDefinition], str | None]
@@ -111,7 +111,7 @@ def _check_blueprint(
             port = target_port(dst, edge.target_handle)
             if port is None:
                 _bad_target(edge.id, edge.target, edge.target_handle, dst, add)
-            elif (edge.target, port) in fed:
+            elif port != TRIGGER and (edge.target, port) in fed:
                 add(
                     Code.DUPLICATE_INPUT,
                     f"input is fed by edges '{fed[(edge.target, port)]}' and '{edge.id}'",

@@ -3,8 +3,9 @@
 Source side: a named port; ``error`` (every node's failure port); no handle on a node with one
 output means that output; anything else means the *whole output object* (Atomiton passes it,
 so such flows still run, with a warning). Target side: a named input port; no handle on a node
-with one input means that input. A group accepts any input name: its inputs flow into its
-children by port name.
+with one input means that input; ``trigger`` (or no handle on a node without inputs) orders
+without passing a value. A group accepts any input name: its inputs flow into its children by
+port name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 
 from atomiton.blueprint.model import Node
 from atomiton.nodes.definition import ERROR_PORT, NodeDefinition
+
+TRIGGER = "trigger"
+"""An edge into ``trigger`` (or with no handle into a node without inputs) only orders: the
+target waits for the source and runs only if it succeeded, but receives no value."""
 
 GROUP_OUTPUT = "output"
 """A group's one output port: its sink's value, or a mapping of its sinks' outputs."""
@@ -54,11 +59,14 @@ def source_port(shape: Shape, handle: str | None) -> SourcePort:
 
 
 def target_port(shape: Shape, handle: str | None) -> str | None:
-    """The input port an edge feeds, or None when it cannot be resolved (an error)."""
+    """The input port an edge feeds (:data:`TRIGGER` for ordering only), or None when it cannot
+    be resolved (an error)."""
     if handle is None:
         if shape.inputs is None:
             return "input"
+        if not shape.inputs:
+            return TRIGGER
         return shape.inputs[0] if len(shape.inputs) == 1 else None
     if shape.inputs is None or handle in shape.inputs:
         return handle
-    return None
+    return TRIGGER if handle == TRIGGER else None
