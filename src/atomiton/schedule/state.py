@@ -24,6 +24,7 @@ from typing import Any
 
 from atomiton.nodes.definition import ERROR_PORT
 from atomiton.plan.model import ExecutionPlan, Step
+from atomiton.validate.ports import TRIGGER
 from atomiton.schedule.model import (
     TRANSITIONS,
     CancelRun,
@@ -193,11 +194,14 @@ class RunState:
                 return
         inputs: dict[str, Any] = {}
         missing: list[str] = []
+        triggered = False
         for b in step.bindings:
             src = b.source
             if state[src] is S.SUCCEEDED:
                 produced = self.outputs[src] or {}
-                if b.source_port is None:
+                if b.target_port == TRIGGER:
+                    triggered = True
+                elif b.source_port is None:
                     inputs[b.target_port] = produced
                 elif b.source_port in produced:
                     inputs[b.target_port] = produced[b.source_port]
@@ -207,7 +211,7 @@ class RunState:
                 inputs[b.target_port] = self.errors[src]
             else:
                 missing.append(b.target_port)
-        if step.bindings and not inputs:
+        if step.bindings and not inputs and not triggered:
             self._skip(step, "no upstream branch produced an input", out)
             return
         if not step.bindings and self.run_inputs:
