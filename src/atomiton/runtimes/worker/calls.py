@@ -1,0 +1,61 @@
+"""From a :class:`NodeCall` to an ``execute`` request and back, for every worker-backed runtime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from atomiton.errors import ProtocolError
+from atomiton.nodes.context import Reporter
+from atomiton.runtimes.base import NodeCall, NodeResult
+from atomiton.runtimes.worker.refs import encode_value, resolve_value
+from atomiton.runtimes.worker.supervisor import CallContext, WorkerPool
+
+
+def execute_params(
+    call: NodeCall, *, module: str, handler: str, artifact_dir: Path | None = None
+) -> dict[str, Any]:
+    """The ``execute`` params for ``call``; large values are written to the artifact dir."""
+    artifact_dir = artifact_dir or absolute(call.artifact_dir)
+    return {
+        "runId": call.run_id,
+        "nodeId": call.node_id,
+        "attempt": call.attempt,
+        "nodeType": call.definition.id,
+        "module": module,
+        "handler": handler,
+        "inputs": encode_value(dict(call.inputs), artifact_dir),
+        "parameters": encode_value(dict(call.parameters), artifact_dir),
+        "artifactDir": str(artifact_dir),
+        "timeoutMs": max(1, round(call.timeout_s * 1000)) if call.timeout_s else None,
+        "outputPorts": list(call.definition.output_names),
+        "variables": encode_value(dict(call.variables), artifact_dir),
+    }
+
+
+async def execute(
+    pool: WorkerPool, call: NodeCall, reporter: Reporter, *, module: str, handler: str
+) -> NodeResult:
+    """Run ``call`` on a worker of ``pool`` and read its outputs back (references resolved)."""
+    artifact_dir = absolute(call.artifact_dir)
+    params = execute_params(call, module=module, handler=handler, artifact_dir=artifact_dir)
+    result = await pool.call(
+        "execute",
+        params,
+        reporter=reporter,
+        timeout_s=call.timeout_s,
+        context=CallContext(node_id=call.node_id, run_id=call.run_id),
+    )
+    outputs = result.get("outputs") if isinstance(result, dict) else None
+    if not isinstance(outputs, dict):
+        raise ProtocolError(
+            f"node '{call.node_id}': the {pool.spec.name} answered execute with {result!r}; "
+            "expected {'outputs': {port: value}}"
+        )
+    return NodeResult(resolve_value(outputs, artifact_dir))
+
+
+def absolute(path: Path) -> Path:
+    """``path`` made absolute without resolving symlinks (``resolve`` costs a syscall a part)."""
+    return path if path.is_absolute() else Path(os.path.abspath(path))

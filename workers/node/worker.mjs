@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// The atomiton Node.js worker: runs TypeScript/JavaScript nodes for the engine.
+//
+// Speaks the worker protocol (docs/worker-protocol.md) on stdin/stdout: answers `initialize`,
+// `execute` (import the module, call `handler(inputs, parameters, ctx)`), `evaluate` (inline
+// JavaScript in a vm context), `shutdown`; obeys `cancel` (aborts ctx.signal, answers -32800)
+// and `exit`. console.log and friends are sent to stderr so they cannot corrupt the protocol.
+
+import { EvaluateError, evaluate } from './lib/evaluate.mjs';
+import { FrameDecoder, ProtocolError, encodeFrame } from './lib/framing.mjs';
+import { HandlerError, loadHandler, registerTypeScript } from './lib/loader.mjs';
+import { outputsFromReturn } from './lib/outputs.mjs';
+
+const PROTOCOL_VERSION = '1.0';
+const WORKER_VERSION = '1.0.0';
+const CODES = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, unknownNode: -32001, nodeFailed: -32000, cancelled: -32800 };
+const LEVELS = new Set(['debug', 'info', 'warning', 'error']);
+
+const out = process.stdout;
+for (const name of ['log', 'info', 'debug', 'warn', 'error', 'trace']) {
+  const write = (...args) => process.stderr.write(`${args.map(String).join(' ')}\n`);
+  console[name] = write;
+}
+
+function send(message) {
+  out.write(encodeFrame(message));
+}
+
+function reply(id, result) {
+  send({ jsonrpc: '2.0', id, result });
+}
+
+function fail(id, code, message, err) {
+  const error = { code, message };
+  if (err !== undefined) error.data = describe(err);
+  send({ jsonrpc: '2.0', id, error });
+}
+
+function describe(err) {
+  if (err !== null && typeof err === 'object' && 'message' in err) {
+    return { type: String(err.name ?? err.constructor?.name ?? 'Error'), message: String(err.message), stack: String(err.stack ?? '') };
+  }
+  return { type: typeof err, message: String(err), stack: '' };
+}
+
+let current = null; // { id, controller }
+
+function context(id, params, controller) {
+  return {
+    runId: params.runId,
+    nodeId: params.nodeId,
+    attempt: params.attempt ?? 1,
+    artifactDir: params.artifactDir,
+    variables: params.variables ?? {},
+    signal: controller.signal,
+    get cancelled() {
+      return controller.signal.aborted;
+    },
+    progress(percent, message = '') {
+      send({ jsonrpc: '2.0', method: 'progress', params: { requestId: id, percent: Number(percent), message: String(message) } });
+    },
+    log(level, message) {
+      if (message === undefined || !LEVELS.has(level)) [level, message] = ['info', message === undefined ? level : `${level} ${message}`];
+      send({ jsonrpc: '2.0', method: 'log', params: { requestId: id, level, message: String(message) } });
+    },
+  };
+}
+
+async function execute(id, params) {
+  const controller = new AbortController();
+  current = { id, controller };
+  const aborted = new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
+  try {
+    const handler = await loadHandler(params.module, params.handler);
+    const ctx = context(id, params, controller);
+    const running = Promise.resolve().then(() => handler(params.inputs ?? {}, params.parameters ?? {}, ctx));
+    running.catch(() => {}); // a failure after cancellation has no one to report to
+    const value = await Promise.race([running, aborted.then(() => aborted)]);
+    if (controller.signal.aborted) return fail(id, CODES.cancelled, `request ${id} was cancelled`, { name: 'AbortError', message: `request ${id} was cancelled`, stack: '' });
+    reply(id, { outputs: outputsFromReturn(value, params.outputPorts) });
+  } catch (err) {
+    if (controller.signal.aborted) return fail(id, CODES.cancelled, `request ${id} was cancelled`, err);
+    if (err instanceof HandlerError) return fail(id, CODES.unknownNode, err.message, err);
+    const info = describe(err);
+    fail(id, CODES.nodeFailed, `${info.type}: ${info.message}`, err);
+  } finally {
+    if (current?.id === id) current = null;
+  }
+}
+
+function initialize(id, params) {
+  const version = String(params.protocolVersion ?? '');
+  if (version.split('.')[0] !== PROTOCOL_VERSION.split('.')[0]) {
+    return fail(id, CODES.invalidRequest, `protocol version ${JSON.stringify(version)} is not supported; this worker speaks ${PROTOCOL_VERSION}`);
+  }
+  registerTypeScript(process.env.ATOMITON_TS_CACHE_DIR || null);
+  reply(id, {
+    protocolVersion: PROTOCOL_VERSION,
+    worker: { name: 'atomiton-node-worker', language: 'javascript', version: WORKER_VERSION, pid: process.pid },
+    capabilities: { cancel: true, progress: true, logs: true, evaluate: true },
+    nodes: [],
+  });
+}
+
+function runEvaluate(id, params) {
+  try {
+    reply(id, { value: evaluate(params) });
+  } catch (err) {
+    if (err instanceof EvaluateError && err.name === 'TypeError') return fail(id, CODES.invalidParams, err.message, err);
+    const info = describe(err);
+    fail(id, CODES.nodeFailed, `${info.type}: ${info.message}`, err);
+  }
+}
+
+function dispatch(message) {
+  const { id, method } = message;
+  const params = message.params ?? {};
+  if (message.jsonrpc !== '2.0' || typeof method !== 'string' || typeof params !== 'object') {
+    return fail(id ?? null, CODES.invalidRequest, 'invalid request: expected JSON-RPC 2.0 with a method');
+  }
+  switch (method) {
+    case 'execute': return void execute(id, params);
+    case 'evaluate': return runEvaluate(id, params);
+    case 'cancel':
+      if (current && current.id === params.requestId) current.controller.abort();
+      return undefined;
+    case 'initialize': return initialize(id, params);
+    case 'shutdown': return reply(id, null);
+    case 'exit': return process.exit(0);
+    default:
+      if (id !== undefined) fail(id, CODES.methodNotFound, `method not found: ${JSON.stringify(method)}`);
+      return undefined;
+  }
+}
+
+const decoder = new FrameDecoder();
+process.stdin.on('data', (chunk) => {
+  let messages;
+  try {
+    messages = decoder.feed(chunk);
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    fail(null, CODES.parse, `parse error: ${err.message}`);
+    process.exit(1);
+  }
+  for (const message of messages) dispatch(message);
+});
+process.stdin.on('end', () => process.exit(0));
