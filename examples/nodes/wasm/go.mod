@@ -1,0 +1,3 @@
+module atomiton.dev/examples/wasm-textops
+
+go 1.24

@@ -1,0 +1,600 @@
+"""The ``wasm`` runtime: WebAssembly nodes run in-process in wasmtime, sandboxed.
+
+Design notes (docs/runtimes-wasm.md is the user's version, with the ABI):
+
+- **Sandbox.** A module sees WASI preview1 with no arguments, no environment, no inherited
+  stdio, no sockets and no directories, unless the node grants one (``allowDir``); its linear
+  memory is capped by a store limit; its time by an epoch deadline.
+- **One engine per instance.** An epoch increment interrupts every store of an engine, so each
+  pooled instance owns its engine: interrupting one call (timeout, cancellation) never touches
+  another. Compiled code is shared through the on-disk module cache, which engines map in.
+- **Warm instances.** The ``reactor`` ABI (exported ``atomiton_alloc``/``atomiton_execute``)
+  reuses an instance across calls; an instance that trapped is discarded. The ``command`` ABI
+  (JSON on stdin, JSON on stdout, ``_start``) instantiates per call.
+- **Where a call runs.** On a worker thread by default (wasmtime releases the GIL, the event loop
+  stays free, cancellation interrupts it). A node that declares ``inline: true`` runs on the
+  event loop thread: a thread hand-off costs ~70 µs, an inline call a few µs; inline calls are
+  capped by ``inlineBudgetMs`` so they cannot stall the loop.
+- **Fast calls.** ``wasmtime.Func.__call__`` re-reads the function type and boxes every value
+  (~19 µs); :class:`_RawFunc` calls the C API with a preallocated argument array (~1.5 µs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi  # the C API, for the fast call path (see _RawFunc)
+
+from atomiton.errors import NodeCancelledError, NodeError, NodeTimeoutError
+from atomiton.nodes.context import LOG_LEVELS, Reporter
+from atomiton.nodes.definition import NodeDefinition
+from atomiton.runtimes.base import NodeCall, NodeResult
+
+_MIB = 1024 * 1024
+_PAGE = 65536
+_TAIL_BYTES = 4096
+_SUFFIXES = (".wasm", ".wat")
+_WASMTIME = version("wasmtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The host directory a call may use (seen by the module at the same absolute path)."""
+
+    directory: str | None = None
+    writable: bool = False
+
+
+@dataclass(slots=True)
+class CacheStats:
+    compiled: int = 0
+    """Modules compiled from source (a cache miss)."""
+    loaded: int = 0
+    """Compiled modules mapped in from the cache directory."""
+
+
+def default_cache_dir() -> Path:
+    """``$ATOMITON_CACHE_DIR`` or the user cache dir (``~/.cache/atomiton`` on Linux)."""
+    configured = os.environ.get("ATOMITON_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("atomiton"))
+
+
+def _engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.epoch_interruption = True
+    return wasmtime.Engine(config)
+
+
+class ModuleCache:
+    """Compiled modules serialised under ``directory``, keyed by content hash and wasmtime version.
+
+    Writes go to a temporary file renamed into place, so concurrent processes never see a
+    partial artefact. An index by (path, mtime, size) saves re-hashing unchanged files.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.stats = CacheStats()
+        self._index: dict[tuple[str, int, int], Path] = {}
+        self._lock = threading.Lock()
+
+    def load(self, source: Path, engine: wasmtime.Engine) -> wasmtime.Module:
+        artefact = self._artefact(source)
+        if artefact.exists():
+            try:
+                module = wasmtime.Module.deserialize_file(engine, str(artefact))
+            except wasmtime.WasmtimeError:
+                artefact.unlink(missing_ok=True)  # stale or corrupt: compile again below
+            else:
+                self.stats.loaded += 1
+                return module
+        with self._lock:
+            module = wasmtime.Module(engine, source.read_bytes())
+            self.stats.compiled += 1
+            artefact.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=artefact.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as out:
+                out.write(module.serialize())
+            os.replace(tmp, artefact)
+        return module
+
+    def _artefact(self, source: Path) -> Path:
+        st = source.stat()
+        key = (str(source), st.st_mtime_ns, st.st_size)
+        found = self._index.get(key)
+        if found is None:
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()[:32]
+            found = self.directory / f"{digest}-wasmtime{_WASMTIME}.cwasm"
+            self._index[key] = found
+        return found
+
+
+class _RawFunc:
+    """An exported function called through wasmtime's unchecked C entry point.
+
+    The signature is checked once, here; each call then writes raw values into a preallocated
+    array. Raises ``wasmtime.Trap`` or ``wasmtime.WasmtimeError`` (``ExitTrap``) like the public
+    API does.
+    """
+
+    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, signature: str) -> None:
+        ty = func.type(store)
+        got = "".join(str(t)[0] for t in ty.params) + "->" + "".join(str(t)[0] for t in ty.results)
+        if got != signature:
+            raise ValueError(f"expected signature {signature}, got {got}")
+        self._raw = (ffi.wasmtime_val_raw * max(len(ty.params), len(ty.results), 1))()
+        self._ctx = store._context()
+        self._func = ctypes.byref(func._func)
+
+    def __call__(self, *args: int) -> int:
+        raw = self._raw
+        for i, arg in enumerate(args):
+            raw[i].i32 = arg
+        trap = ctypes.POINTER(ffi.wasm_trap_t)()
+        error = ffi.wasmtime_func_call_unchecked(
+            self._ctx, self._func, raw, len(raw), ctypes.byref(trap)
+        )
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if trap:
+            raise wasmtime.Trap._from_ptr(trap)
+        return int(raw[0].i64)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _Instance:
+    """One engine, store and instance: runs one call at a time; discarded after any trap."""
+
+    def __init__(
+        self, source: Path, cache: ModuleCache, grant: Grant, memory_limit: int, abi: str
+    ) -> None:
+        self.source, self.grant, self.memory_limit, self.abi = source, grant, memory_limit, abi
+        self.engine = _engine()
+        self.module = cache.load(source, self.engine)
+        self.reporter: Reporter | None = None
+        self.interrupt_reason: str | None = None
+        self.deadline = 0.0
+        self.tail: deque[bytes] = deque(maxlen=64)
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.define_wasi()
+        self._define_host_functions()
+        self._buffer, self._capacity = 0, 0
+        if abi == "reactor":
+            self.store = self._new_store(None)
+            instance = self.linker.instantiate(self.store, self.module)
+            exports = instance.exports(self.store)
+            init = exports.get("_initialize")
+            if isinstance(init, wasmtime.Func):
+                init(self.store)
+            self.memory = self._export(exports, "memory", wasmtime.Memory)
+            self._alloc = _RawFunc(self.store, self._export(exports, "atomiton_alloc"), "i->i")
+            self._execute = _RawFunc(self.store, self._export(exports, "atomiton_execute"), "ii->i")
+
+    def _export(self, exports: Any, name: str, kind: type = wasmtime.Func) -> Any:
+        item = exports.get(name)
+        if not isinstance(item, kind):
+            raise NodeError(
+                f"module {self.source} does not export '{name}' ({kind.__name__}), which the "
+                f"'reactor' ABI needs",
+                error_type="WasmAbiError",
+                hint="export atomiton_alloc and atomiton_execute (docs/runtimes-wasm.md), "
+                "or set runtime.options.abi: command for a WASI program reading stdin",
+            )
+        return item
+
+    def _new_store(self, stdin: str | None) -> wasmtime.Store:
+        store = wasmtime.Store(self.engine)
+        store.set_limits(memory_size=self.memory_limit)
+        store.set_epoch_deadline(1)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = [self.source.name]
+        wasi.stdout_custom = self._on_stdout
+        wasi.stderr_custom = self._on_stderr
+        if stdin is not None:
+            wasi.stdin_file = stdin
+        if self.grant.directory is not None:
+            wasi.preopen_dir(self.grant.directory, self.grant.directory, self.grant.writable)
+        store.set_wasi(wasi)
+        return store
+
+    def _define_host_functions(self) -> None:
+        i32, f64 = wasmtime.ValType.i32(), wasmtime.ValType.f64()
+
+        def text(caller: wasmtime.Caller, ptr: int, length: int) -> str:
+            memory = caller.get("memory")
+            assert isinstance(memory, wasmtime.Memory)
+            return memory.read(caller, ptr, ptr + length).decode("utf-8", "replace")
+
+        def log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
+            if self.reporter is not None:
+                name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "info"
+                self.reporter.log(text(caller, ptr, length), name)
+
+        def progress(caller: wasmtime.Caller, percent: float, ptr: int, length: int) -> None:
+            if self.reporter is not None:
+                self.reporter.progress(percent, text(caller, ptr, length))
+
+        self.linker.define_func(
+            "atomiton", "log", wasmtime.FuncType([i32, i32, i32], []), log, access_caller=True
+        )
+        self.linker.define_func(
+            "atomiton", "progress", wasmtime.FuncType([f64, i32, i32], []), progress, True
+        )
+
+    def _on_stdout(self, data: bytes) -> None:
+        if self.abi == "command":
+            self._stdout.append(data)
+        else:
+            self._on_stderr(data)
+
+    def _on_stderr(self, data: bytes) -> None:
+        self.tail.append(data)
+        if self.reporter is not None and self.abi == "reactor":
+            self.reporter.log(data.decode("utf-8", "replace").rstrip("\n"), "debug")
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the running call from any thread: its next epoch check traps."""
+        self.interrupt_reason = reason
+        self.engine.increment_epoch()
+
+    def call(self, request: bytes, reporter: Reporter) -> bytes:
+        """Run one request; return the response bytes or raise a NodeError / _Interrupted."""
+        self.reporter = reporter
+        try:
+            if self.abi == "command":
+                return self._call_command(request)
+            return self._call_reactor(request)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self._failure(exc) from None
+        finally:
+            self.reporter = None
+
+    def _call_reactor(self, request: bytes) -> bytes:
+        # The store's deadline is "one tick past now", set at creation: the epoch only moves
+        # to interrupt, and an interrupted instance is never reused.
+        if len(request) > self._capacity:
+            self._buffer, self._capacity = self._alloc(len(request)), len(request)
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        size = self.memory.data_len(self.store)
+        if self._buffer + len(request) > size:
+            raise self._abi_error(f"atomiton_alloc returned {self._buffer}, outside memory")
+        ctypes.memmove(base + self._buffer, request, len(request))
+        packed = self._execute(self._buffer, len(request))
+        out_ptr, out_len = (packed >> 32) & 0xFFFFFFFF, packed & 0xFFFFFFFF
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)  # memory may move
+        if out_ptr + out_len > self.memory.data_len(self.store):
+            raise self._abi_error(f"atomiton_execute returned bytes {out_ptr}+{out_len}")
+        return ctypes.string_at(base + out_ptr, out_len)
+
+    def _call_command(self, request: bytes) -> bytes:
+        self._stdout: list[bytes] = []
+        with tempfile.NamedTemporaryFile(suffix=".json") as stdin:
+            stdin.write(request)
+            stdin.flush()
+            self.store = self._new_store(stdin.name)
+            instance = self.linker.instantiate(self.store, self.module)
+            exports = instance.exports(self.store)
+            self.memory = exports.get("memory")
+            start = self._export(exports, "_start")
+            try:
+                start(self.store)
+            except wasmtime.ExitTrap as exc:
+                if exc.code != 0:
+                    raise
+        return b"".join(self._stdout)
+
+    def _abi_error(self, message: str) -> NodeError:
+        return NodeError(f"module {self.source}: {message}", error_type="WasmAbiError")
+
+    def _failure(self, exc: Exception) -> Exception:
+        stderr = b"".join(self.tail).decode("utf-8", "replace")[-_TAIL_BYTES:]
+        details: dict[str, Any] = {"module": str(self.source), "stderr": stderr}
+        trap = exc if isinstance(exc, wasmtime.Trap) else None
+        if trap is not None and trap.trap_code == wasmtime.TrapCode.INTERRUPT:
+            return _Interrupted(self.interrupt_reason or "interrupted")
+        if trap is not None:
+            details["stack"] = "\n".join(
+                f"  at {f.func_name or f'func[{f.func_index}]'} ({f.module_name or 'wasm'}"
+                f"+{f.module_offset:#x})"
+                for f in trap.frames
+            )
+        if self._near_memory_limit():
+            return NodeError(
+                f"the module ran out of memory: its limit is {self.memory_limit // _MIB} MiB "
+                "and memory.grow failed",
+                error_type="MemoryLimitExceeded",
+                details=details,
+                hint="raise runtime.options.memoryLimitMb if the node really needs more",
+            )
+        if isinstance(exc, wasmtime.ExitTrap):
+            return NodeError(
+                f"the module exited with status {exc.code}"
+                + (f": {stderr.strip()}" if stderr else ""),
+                error_type="WasmExit",
+                details=details,
+            )
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return NodeError(f"WebAssembly {lines[-1]}", error_type="WasmTrap", details=details)
+
+    def _near_memory_limit(self) -> bool:
+        memory = getattr(self, "memory", None)
+        if not isinstance(memory, wasmtime.Memory):
+            return False
+        # A failed memory.grow is not a trap; the trap (or exit) follows it. Memory within a
+        # sixteenth of the limit when the module died is the sign that growing failed.
+        margin = max(16 * _PAGE, self.memory_limit // 16)
+        return bool(memory.data_len(self.store) + margin > self.memory_limit)
+
+
+class _Watchdog:
+    """One thread that interrupts instances whose deadline passed; it ticks only while armed."""
+
+    def __init__(self, tick_s: float = 0.005) -> None:
+        self._armed: dict[int, _Instance] = {}
+        self._wake = threading.Event()
+        self._tick = tick_s
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def arm(self, instance: _Instance, deadline: float) -> None:
+        instance.deadline = deadline
+        self._armed[id(instance)] = instance
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="atomiton-wasm-watchdog", daemon=True
+            )
+            self._thread.start()
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def disarm(self, instance: _Instance) -> None:
+        self._armed.pop(id(instance), None)
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.clear()  # before looking, so that an arm() in between is not lost
+            if not self._armed:
+                self._wake.wait()
+                continue
+            now = time.monotonic()
+            for instance in list(self._armed.values()):
+                if instance.deadline <= now:
+                    self._armed.pop(id(instance), None)
+                    instance.interrupt("timeout")
+            time.sleep(self._tick)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+class WasmRuntime:
+    """Runs ``wasm`` nodes; ``runtime.options`` are listed in docs/runtimes-wasm.md."""
+
+    def __init__(self, *, cache_dir: Path | None = None, pool_size: int | None = None) -> None:
+        self.cache = ModuleCache((cache_dir or default_cache_dir()) / "wasm")
+        self.pool_size = pool_size or os.cpu_count() or 2
+        self._idle: dict[tuple[Path, Grant, int, str], list[_Instance]] = {}
+        self._checked: dict[tuple[str | None, str, str], Path] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._watchdog = _Watchdog()
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return ("wasm",)
+
+    def check(self, definition: NodeDefinition) -> str | None:
+        runtime = definition.runtime
+        if not runtime.module:
+            return f"node '{definition.id}': runtime.module must name a .wasm or .wat file"
+        source = _module_path(definition)
+        if source.suffix not in _SUFFIXES:
+            return f"node '{definition.id}': {source} is not a .wasm or .wat file"
+        if not source.is_file():
+            return f"node '{definition.id}': module {source} does not exist (run scripts/setup)"
+        abi = runtime.options.get("abi", "reactor")
+        if abi not in ("reactor", "command"):
+            return f"node '{definition.id}': abi {abi!r} is neither 'reactor' nor 'command'"
+        return None
+
+    async def start(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.pool_size, thread_name_prefix="atomiton-wasm")
+
+    async def invoke(self, call: NodeCall, reporter: Reporter) -> NodeResult:
+        definition = call.definition
+        runtime, options = definition.runtime, definition.runtime.options
+        abi, limit = str(options.get("abi", "reactor")), int(options.get("memoryLimitMb", 256))
+        source = self._checked.get((runtime.path, runtime.module, abi))
+        if source is None:  # the first call of a module: check it once (path work is slow)
+            problem = self.check(definition)
+            if problem is not None:
+                raise NodeError(problem, node_id=call.node_id, error_type="WasmModuleError")
+            source = self._checked[(runtime.path, runtime.module, abi)] = _module_path(definition)
+        granted = "allowDir" in call.parameters or "allowDir" in options
+        key = (source, _grant(call) if granted else _NO_GRANT, limit * _MIB, abi)
+        request = json.dumps(
+            {
+                "handler": definition.runtime.handler,
+                "inputs": call.inputs,
+                "parameters": call.parameters,
+                "nodeId": call.node_id,
+                "runId": call.run_id,
+                "attempt": call.attempt,
+            },
+            separators=(",", ":"),
+            default=str,
+        ).encode()
+        timeout = call.timeout_s
+        if timeout is None and definition.timeout_ms is not None:
+            timeout = definition.timeout_ms / 1000
+        idle = self._idle.get(key)
+        instance = idle.pop() if idle else None
+        if instance is None:
+            await self.start()
+            loop = asyncio.get_running_loop()
+            instance = await loop.run_in_executor(self._executor, _create, key, self.cache, call)
+        if options.get("inline", False):
+            budget = float(options.get("inlineBudgetMs", 50)) / 1000
+            response = self._run(instance, request, reporter, min(timeout or budget, budget), call)
+        else:
+            work = asyncio.get_running_loop().run_in_executor(
+                self._executor, self._run, instance, request, reporter, timeout, call
+            )
+            try:
+                response = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                instance.interrupt("cancelled")  # the thread's call traps at its next check
+                with contextlib.suppress(Exception):
+                    await asyncio.wait([work])
+                raise
+        return _result(response, call)
+
+    def _run(
+        self,
+        instance: _Instance,
+        request: bytes,
+        reporter: Reporter,
+        timeout: float | None,
+        call: NodeCall,
+    ) -> bytes:
+        key = (instance.source, instance.grant, instance.memory_limit, instance.abi)
+        if timeout is not None:
+            self._watchdog.arm(instance, time.monotonic() + timeout)
+        try:
+            response = instance.call(request, reporter)
+        except _Interrupted as stop:
+            if str(stop) == "timeout":
+                raise NodeTimeoutError(
+                    f"the WebAssembly call passed its timeout of {timeout:g} s and was interrupted",
+                    node_id=call.node_id,
+                    run_id=call.run_id,
+                    details={"module": str(instance.source)},
+                ) from None
+            raise NodeCancelledError(
+                "the WebAssembly call was cancelled", node_id=call.node_id
+            ) from None
+        finally:
+            self._watchdog.disarm(instance)
+        idle = self._idle.setdefault(key, [])
+        if instance.interrupt_reason is None and len(idle) < self.pool_size:
+            idle.append(instance)
+        return response
+
+    async def aclose(self) -> None:
+        self._idle.clear()
+        self._watchdog.close()
+        self._watchdog = _Watchdog()
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
+
+def _module_path(definition: NodeDefinition) -> Path:
+    runtime = definition.runtime
+    return (Path(runtime.path or ".") / runtime.module).resolve()
+
+
+_NO_GRANT = Grant()
+
+
+def _grant(call: NodeCall) -> Grant:
+    options = call.definition.runtime.options
+    directory = call.parameters.get("allowDir")
+    base = Path.cwd()
+    if directory is None and options.get("allowDir") is not None:
+        directory, base = options["allowDir"], Path(call.definition.runtime.path or ".")
+    if directory is None:
+        return Grant()
+    path = (base / str(directory)).resolve()
+    if not path.is_dir():
+        raise NodeError(
+            f"allowDir grants {path}, which is not a directory",
+            node_id=call.node_id,
+            error_type="WasmGrantError",
+            hint="create the directory or fix the allowDir parameter",
+        )
+    writable = bool(call.parameters.get("allowWrite", options.get("allowWrite", False)))
+    return Grant(str(path), writable)
+
+
+def _create(key: tuple[Path, Grant, int, str], cache: ModuleCache, call: NodeCall) -> _Instance:
+    source, grant, memory_limit, abi = key
+    try:
+        return _Instance(source, cache, grant, memory_limit, abi)
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+        text = str(exc)
+        if "limit" in text and "memory" in text:
+            raise NodeError(
+                f"the module needs more memory than its limit of {memory_limit // _MIB} MiB "
+                f"to start: {text.splitlines()[0]}",
+                node_id=call.node_id,
+                error_type="MemoryLimitExceeded",
+                hint="raise runtime.options.memoryLimitMb",
+            ) from None
+        raise NodeError(
+            f"cannot load WebAssembly module {source}: {text}",
+            node_id=call.node_id,
+            error_type="WasmModuleError",
+            hint="check that the module targets wasm32 with WASI preview1 (docs/runtimes-wasm.md)",
+        ) from None
+
+
+def _result(response: bytes, call: NodeCall) -> NodeResult:
+    try:
+        data = json.loads(response)
+    except ValueError:
+        data = None
+    if not isinstance(data, Mapping):
+        raise NodeError(
+            f"the module answered {response[:200]!r}; expected a JSON object with outputs/error",
+            node_id=call.node_id,
+            error_type="WasmAbiError",
+        )
+    error = data.get("error")
+    if isinstance(error, Mapping):
+        details = {"stack": error["stack"]} if "stack" in error else {}
+        raise NodeError(
+            str(error.get("message", "the node failed")),
+            node_id=call.node_id,
+            run_id=call.run_id,
+            error_type=str(error.get("type", "Error")),
+            details=details,
+        )
+    outputs = data.get("outputs")
+    if not isinstance(outputs, Mapping):
+        raise NodeError(
+            "the module's response has no 'outputs' object",
+            node_id=call.node_id,
+            error_type="WasmAbiError",
+        )
+    return NodeResult(outputs=dict(outputs))
+
+
+__all__ = ["CacheStats", "Grant", "ModuleCache", "WasmRuntime", "default_cache_dir"]

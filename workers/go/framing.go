@@ -1,0 +1,81 @@
+package sdk
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// maxHeaderBytes bounds the header block of one frame, as the protocol requires.
+const maxHeaderBytes = 1024
+
+// ReadFrame reads one LSP-style frame (Content-Length header, blank line, body) and returns its
+// body. It returns io.EOF when the stream ends cleanly between frames.
+func ReadFrame(r *bufio.Reader) ([]byte, error) {
+	length, seen := -1, 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			if err == io.EOF && seen == 0 && line == "" {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("reading frame header: %w", err)
+		}
+		seen += len(line)
+		if seen > maxHeaderBytes {
+			return nil, fmt.Errorf("frame header block is over %d bytes", maxHeaderBytes)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("malformed frame header %q, expected 'Name: value'", line)
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "content-length":
+			n, err := strconv.Atoi(strings.TrimSpace(value))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("Content-Length %q is not a byte count", strings.TrimSpace(value))
+			}
+			length = n
+		case "content-type":
+		default:
+			return nil, fmt.Errorf("unexpected frame header %q (only Content-Length and Content-Type)", name)
+		}
+	}
+	if length < 0 {
+		return nil, fmt.Errorf("frame has no Content-Length header")
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("reading %d-byte frame body: %w", length, err)
+	}
+	return body, nil
+}
+
+// EncodeBody encodes v canonically: compact, UTF-8 unescaped, no trailing newline.
+func EncodeBody(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// EncodeFrame encodes v and prefixes the Content-Length header.
+func EncodeFrame(v any) ([]byte, error) {
+	body, err := EncodeBody(v)
+	if err != nil {
+		return nil, err
+	}
+	frame := fmt.Appendf(nil, "Content-Length: %d\r\n\r\n", len(body))
+	return append(frame, body...), nil
+}

@@ -1,0 +1,3 @@
+module atomiton.dev/sdk
+
+go 1.24

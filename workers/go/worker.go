@@ -1,0 +1,258 @@
+package sdk
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Handler runs one node call: inputs arrive on edges, params are the node's parameters.
+type Handler func(ctx *Context, inputs, params map[string]any) (map[string]any, error)
+
+// Worker holds registered handlers and serves them over one connection.
+type Worker struct {
+	Name     string
+	Version  string
+	handlers map[string]Handler
+
+	out     io.Writer
+	writeMu sync.Mutex
+	mu      sync.Mutex
+	running map[int64]context.CancelFunc
+	calls   sync.WaitGroup
+}
+
+// NewWorker makes an empty worker; most programs use the package-level Register and Serve.
+func NewWorker(name, version string) *Worker {
+	return &Worker{Name: name, Version: version, handlers: map[string]Handler{}}
+}
+
+// Register adds a handler under the name a node's runtime.handler uses.
+func (w *Worker) Register(name string, h Handler) {
+	if _, dup := w.handlers[name]; dup {
+		panic(fmt.Sprintf("sdk: handler %q registered twice", name))
+	}
+	w.handlers[name] = h
+}
+
+// Serve answers requests from r on out until exit or end of input. It returns nil on a clean
+// exit, or the framing error that made further reading impossible.
+func (w *Worker) Serve(r io.Reader, out io.Writer) error {
+	w.out, w.running = out, map[int64]context.CancelFunc{}
+	reader := bufio.NewReaderSize(r, 64*1024)
+	defer w.stopAll()
+	for {
+		body, err := ReadFrame(reader)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var msg Message
+		if err := json.Unmarshal(body, &msg); err != nil {
+			w.send(ErrorResponse(nil, &ErrorObject{Code: CodeParseError, Message: "parse error: " + err.Error()}))
+			continue
+		}
+		if msg.JSONRPC != "2.0" || msg.Method == "" {
+			w.send(ErrorResponse(msg.ID, &ErrorObject{Code: CodeInvalidRequest, Message: "invalid request: expected a JSON-RPC 2.0 request or notification"}))
+			continue
+		}
+		if len(msg.ID) == 0 { // a notification
+			switch msg.Method {
+			case "cancel":
+				var p CancelParams
+				if json.Unmarshal(msg.Params, &p) == nil {
+					w.cancel(p.RequestID)
+				}
+			case "exit":
+				return nil
+			}
+			continue
+		}
+		w.request(msg)
+	}
+}
+
+func (w *Worker) request(msg Message) {
+	switch msg.Method {
+	case "initialize":
+		var p InitializeParams
+		if err := json.Unmarshal(msg.Params, &p); err != nil {
+			w.fail(msg.ID, CodeInvalidParams, "invalid initialize params: "+err.Error())
+			return
+		}
+		if major(p.ProtocolVersion) != major(ProtocolVersion) {
+			w.fail(msg.ID, CodeInvalidRequest, fmt.Sprintf("protocol version %q is not supported; this worker speaks %s", p.ProtocolVersion, ProtocolVersion))
+			return
+		}
+		w.reply(msg.ID, InitializeResult{
+			ProtocolVersion: ProtocolVersion,
+			Worker:          WorkerInfo{Name: w.Name, Language: "golang", Version: w.Version, PID: os.Getpid()},
+			Capabilities:    Capabilities{Cancel: true, Progress: true, Logs: true},
+			Nodes:           w.names(),
+		})
+	case "execute":
+		var p ExecuteParams
+		var id int64
+		if err := json.Unmarshal(msg.Params, &p); err != nil || json.Unmarshal(msg.ID, &id) != nil {
+			w.fail(msg.ID, CodeInvalidParams, fmt.Sprintf("invalid execute params: %v", err))
+			return
+		}
+		handler, ok := w.handlers[p.Handler]
+		if !ok {
+			w.fail(msg.ID, CodeUnknownNode, fmt.Sprintf("no handler %q is registered in %s; registered: %s", p.Handler, w.Name, strings.Join(w.names(), ", ")))
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		w.mu.Lock()
+		w.running[id] = cancel
+		w.mu.Unlock()
+		w.calls.Add(1)
+		go w.execute(msg.ID, id, handler, &Context{
+			Context: ctx, RunID: p.RunID, NodeID: p.NodeID, NodeType: p.NodeType, Attempt: p.Attempt,
+			ArtifactDir: p.ArtifactDir, Variables: p.Variables, requestID: id, worker: w,
+		}, p)
+		// Let the call run on this thread now: the reader would otherwise block in read(2)
+		// and the call would wait for the scheduler to hand it another thread (~20 µs).
+		runtime.Gosched()
+	case "shutdown":
+		w.reply(msg.ID, nil)
+	default:
+		w.fail(msg.ID, CodeMethodNotFound, fmt.Sprintf("method %q not found", msg.Method))
+	}
+}
+
+func (w *Worker) execute(raw json.RawMessage, id int64, h Handler, ctx *Context, p ExecuteParams) {
+	defer w.calls.Done()
+	outputs, failure := run(h, ctx, p)
+	w.mu.Lock()
+	cancel := w.running[id]
+	delete(w.running, id)
+	w.mu.Unlock()
+	if ctx.Err() != nil {
+		message := fmt.Sprintf("request %d was cancelled", id)
+		w.send(ErrorResponse(raw, &ErrorObject{Code: CodeCancelled, Message: message, Data: &ErrorData{Type: "Cancelled", Message: message}}))
+	} else if failure != nil {
+		text := failure.Message
+		if failure.Type != "" {
+			text = failure.Type + ": " + text
+		}
+		w.send(ErrorResponse(raw, &ErrorObject{Code: CodeNodeFailed, Message: text, Data: failure}))
+	} else {
+		if outputs == nil {
+			outputs = map[string]any{}
+		}
+		w.reply(raw, ExecuteResult{Outputs: outputs})
+	}
+	cancel()
+}
+
+// run calls the handler inside the error boundary: a panic becomes a failure with its stack.
+func run(h Handler, ctx *Context, p ExecuteParams) (outputs map[string]any, failure *ErrorData) {
+	defer func() {
+		if value := recover(); value != nil {
+			outputs, failure = nil, panicked(value)
+		}
+	}()
+	outputs, err := h(ctx, orEmpty(p.Inputs), orEmpty(p.Parameters))
+	if err != nil {
+		return nil, describe(err)
+	}
+	return outputs, nil
+}
+
+func (w *Worker) cancel(id int64) {
+	w.mu.Lock()
+	cancel := w.running[id]
+	w.mu.Unlock()
+	if cancel != nil { // a cancel for a finished or unknown call is ignored
+		cancel()
+	}
+}
+
+// stopAll cancels the calls still running (the engine is leaving) and waits for them.
+func (w *Worker) stopAll() {
+	w.mu.Lock()
+	for _, cancel := range w.running {
+		cancel()
+	}
+	w.mu.Unlock()
+	w.calls.Wait()
+}
+
+func (w *Worker) names() []string {
+	names := make([]string, 0, len(w.handlers))
+	for name := range w.handlers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (w *Worker) reply(id json.RawMessage, result any) {
+	msg, err := Response(id, result)
+	if err != nil {
+		msg = ErrorResponse(id, &ErrorObject{Code: CodeNodeFailed, Message: "cannot encode the result as JSON: " + err.Error(),
+			Data: &ErrorData{Type: "EncodeError", Message: err.Error()}})
+	}
+	w.send(msg)
+}
+
+func (w *Worker) fail(id json.RawMessage, code int, message string) {
+	w.send(ErrorResponse(id, &ErrorObject{Code: code, Message: message}))
+}
+
+func (w *Worker) notify(method string, params any) {
+	if msg, err := Notification(method, params); err == nil {
+		w.send(msg)
+	}
+}
+
+func (w *Worker) send(msg Message) {
+	frame, err := EncodeFrame(msg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sdk: cannot encode a %s message: %v\n", msg.Method, err)
+		return
+	}
+	w.writeMu.Lock()
+	defer w.writeMu.Unlock()
+	if _, err := w.out.Write(frame); err != nil {
+		fmt.Fprintf(os.Stderr, "sdk: cannot write to the engine: %v\n", err)
+	}
+}
+
+func major(version string) string {
+	head, _, _ := strings.Cut(version, ".")
+	return head
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+var defaultWorker = NewWorker(filepath.Base(os.Args[0]), "1.0.0")
+
+// Register adds a handler to the worker that Serve runs.
+func Register(name string, h Handler) { defaultWorker.Register(name, h) }
+
+// Serve runs the worker on stdin/stdout and exits the process: status 0 on exit or end of
+// input, 1 on a broken stream. Call it last in main.
+func Serve() {
+	if err := defaultWorker.Serve(os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", defaultWorker.Name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
