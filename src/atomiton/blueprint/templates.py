@@ -94,7 +94,7 @@ def render(value: Any, scope: Scope) -> Any:
 
 def _expressions(value: Any) -> list[str]:
     if isinstance(value, str):
-        return _TEMPLATE.findall(value)
+        return _TEMPLATE.findall(value) if "{{" in value else []
     if isinstance(value, Mapping):
         return [e for v in value.values() for e in _expressions(v)]
     if isinstance(value, list | tuple):

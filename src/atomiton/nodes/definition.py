@@ -159,6 +159,18 @@ class NodeDefinition:
     tags: tuple[str, ...] = ()
     origin: str = ""
     """Where the definition came from (a module, file or entry point), for error messages."""
+    input_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    output_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    settable: frozenset[str] = field(init=False, repr=False, compare=False)
+    """Every name ``parameters`` may set: input ports and parameters."""
+
+    def __post_init__(self) -> None:  # derived once: the scheduler's hot path reads them
+        inputs = tuple(p.name for p in self.inputs)
+        object.__setattr__(self, "input_names", inputs)
+        object.__setattr__(self, "output_names", tuple(p.name for p in self.outputs))
+        object.__setattr__(
+            self, "settable", frozenset((*inputs, *(p.name for p in self.parameters)))
+        )
 
     def input(self, name: str) -> PortSpec | None:
         return next((p for p in self.inputs if p.name == name), None)
@@ -168,14 +180,6 @@ class NodeDefinition:
 
     def parameter(self, name: str) -> ParameterSpec | None:
         return next((p for p in self.parameters if p.name == name), None)
-
-    @property
-    def output_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.outputs)
-
-    @property
-    def input_names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.inputs)
 
     def parameters_schema(self) -> dict[str, Any]:
         """One JSON Schema object for every settable value: input ports and parameters."""

@@ -18,7 +18,7 @@ from atomiton.blueprint.model import CONTROL_PARAMETERS, Blueprint, Node
 from atomiton.nodes.definition import ERROR_PORT, NodeDefinition
 from atomiton.nodes.registry import NodeRegistry
 from atomiton.plan.model import Binding, ExecutionPlan, Step
-from atomiton.validate.ports import shape_of, source_port, target_port
+from atomiton.validate.ports import Shape, shape_of, source_port, target_port
 
 
 def build_plan(
@@ -38,7 +38,7 @@ def _plan(
 ) -> ExecutionPlan:
     index = {node.id: i for i, node in enumerate(bp.nodes)}
     definitions = [None if n.is_group else registry.get(n.type) for n in bp.nodes]
-    shapes = [shape_of(n, d) for n, d in zip(bp.nodes, definitions, strict=True)]
+    shapes = _shapes(bp.nodes, definitions)
     bindings: list[list[Binding]] = [[] for _ in bp.nodes]
     deps: list[dict[int, None]] = [{} for _ in bp.nodes]
     error_routed = [False] * len(bp.nodes)
@@ -55,7 +55,7 @@ def _plan(
     refs: list[tuple[int, ...]] = []
     for i, node in enumerate(bp.nodes):
         found = tuple(
-            index[r] for r in sorted(templates.node_references(dict(node.parameters))) if r in index
+            index[r] for r in sorted(templates.node_references(node.parameters)) if r in index
         )
         refs.append(found)
         for r in found:
@@ -95,6 +95,21 @@ def _plan(
     )
 
 
+def _shapes(nodes: tuple[Node, ...], definitions: list[NodeDefinition | None]) -> list[Shape]:
+    """Each node's port shape, computed once per node type."""
+    by_type: dict[int, Shape] = {}
+    shapes = []
+    for node, definition in zip(nodes, definitions, strict=True):
+        if node.is_group or definition is None:
+            shapes.append(shape_of(node, definition))
+            continue
+        shape = by_type.get(id(definition))
+        if shape is None:
+            shape = by_type[id(definition)] = shape_of(node, definition)
+        shapes.append(shape)
+    return shapes
+
+
 def _priorities(dependents: list[list[int]], deps: list[dict[int, None]]) -> list[int]:
     """Longest chain to a sink, counted in steps, by one reverse Kahn pass (linear time)."""
     remaining = [len(d) for d in dependents]
@@ -127,11 +142,7 @@ def _step(
     parameters = _parameters(node, definition)
     # A node type that declares 'timeout' or 'retries' itself (http-request, shell-command)
     # owns them: the engine does not enforce them a second time.
-    owns = (
-        set(definition.input_names) | {p.name for p in definition.parameters}
-        if definition is not None
-        else set()
-    )
+    owns = definition.settable if definition is not None else frozenset()
     timeout_ms = None if "timeout" in owns else node.timeout_ms
     if timeout_ms is None and definition is not None:
         timeout_ms = definition.timeout_ms
@@ -164,14 +175,13 @@ def _step(
 
 
 def _parameters(node: Node, definition: NodeDefinition | None) -> dict[str, Any]:
-    declared: set[str] = set()
     values: dict[str, Any] = {}
+    declared: frozenset[str] = frozenset()
     if definition is not None:
+        declared = definition.settable
         for spec in definition.parameters:
-            declared.add(spec.name)
             if spec.has_default:
                 values[spec.name] = spec.default
-        declared.update(definition.input_names)
     for key, value in node.parameters.items():
         if key in CONTROL_PARAMETERS and key not in declared:
             continue

@@ -24,7 +24,6 @@ from typing import Any
 
 from atomiton.nodes.definition import ERROR_PORT
 from atomiton.plan.model import ExecutionPlan, Step
-from atomiton.validate.ports import TRIGGER
 from atomiton.schedule.model import (
     TRANSITIONS,
     CancelRun,
@@ -43,6 +42,7 @@ from atomiton.schedule.model import (
     Succeeded,
     Transition,
 )
+from atomiton.validate.ports import TRIGGER
 
 S = NodeState
 
@@ -255,10 +255,10 @@ class RunState:
             step = self.steps[i]
             pool = step.pool
             limit = self.pool_limits.get(pool)
-            if (limit is not None and self._pool_running.get(pool, 0) >= limit) or (
-                step.needs_gpu and self.gpus and self._gpus_used >= self.gpus
-            ):
-                self._blocked.setdefault("gpu" if step.needs_gpu else pool, []).append(i)
+            pool_full = limit is not None and self._pool_running.get(pool, 0) >= limit
+            if pool_full or (step.needs_gpu and self.gpus and self._gpus_used >= self.gpus):
+                # wait on the limit that blocked it; _release wakes that key's waiters
+                self._blocked.setdefault(pool if pool_full else "gpu", []).append(i)
                 continue
             self._pool_running[pool] = self._pool_running.get(pool, 0) + 1
             if step.needs_gpu and self.gpus:
@@ -273,13 +273,12 @@ class RunState:
         step = self.steps[i]
         self._running -= 1
         self._pool_running[step.pool] -= 1
-        key = step.pool
+        keys = [step.pool]
         if step.needs_gpu and self.gpus:
             self._gpus_used -= 1
-            key = "gpu"
-        blocked = self._blocked.pop(key, None)
-        if blocked:
-            for b in blocked:
+            keys.append("gpu")
+        for key in keys:  # a GPU node frees both its pool slot and its GPU
+            for b in self._blocked.pop(key, ()):
                 heapq.heappush(self._heap, (-self.steps[b].priority, b))
 
     def _succeed(

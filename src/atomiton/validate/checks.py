@@ -10,6 +10,8 @@ checked recursively, their node ids prefixed with the group's (``group/child``).
 from __future__ import annotations
 
 import difflib
+import functools
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -67,6 +69,7 @@ def _check_blueprint(
         return
     shapes: dict[str, Shape] = {}
     definitions: dict[str, NodeDefinition | None] = {}
+    per_node: list[NodeDefinition | None] = []  # by position: two nodes may share an id
     seen: set[str] = set()
     for node in bp.nodes:
         if node.id in seen:
@@ -74,6 +77,7 @@ def _check_blueprint(
         seen.add(node.id)
         definition = _definition(node, registry, runtime_check, add)
         definitions[node.id] = definition
+        per_node.append(definition)
         if node.is_group or definition is not None:
             shapes[node.id] = shape_of(node, definition)
 
@@ -125,8 +129,7 @@ def _check_blueprint(
                 _compare_types(edge.id, edge, port, definitions, add)
 
     _check_cycles(bp, add)
-    for node in bp.nodes:
-        definition = definitions.get(node.id)
+    for node, definition in zip(bp.nodes, per_node, strict=True):
         if definition is not None:
             _check_node(node, definition, fed, provided, add)
         _check_templates(node, definition, seen, add)
@@ -224,7 +227,7 @@ def _check_cycles(bp: Blueprint, add: Any) -> None:
         if edge.source in graph and edge.target in graph:
             graph[edge.source].append(edge.target)
     for node in bp.nodes:
-        for ref in templates.node_references(dict(node.parameters)):
+        for ref in templates.node_references(node.parameters):
             if ref in graph:
                 graph[ref].append(node.id)
     for cycle in find_cycles(graph):
@@ -295,10 +298,9 @@ def _check_node(
                 node.id,
                 hint=f"add '{spec.name}:' under 'parameters'",
             )
-    declared = {
-        **{p.name: p.schema for p in definition.inputs},
-        **{p.name: p.schema for p in definition.parameters},
-    }
+    if not node.parameters:
+        return
+    declared = _declared(definition)
     for name, value in node.parameters.items():
         schema = declared.get(name)
         if schema is None and name in CONTROL_PARAMETERS:
@@ -321,15 +323,30 @@ def _check_node(
             add(Code.INVALID_PARAMETER, f"parameter '{name}' {problem}", node.id)
 
 
+def _declared(definition: NodeDefinition) -> Mapping[str, Mapping[str, Any]]:
+    """Every settable name of a node type with its schema."""
+    return {
+        **{p.name: p.schema for p in definition.inputs},
+        **{p.name: p.schema for p in definition.parameters},
+    }
+
+
 def _schema_errors(value: Any, schema: Mapping[str, Any]) -> list[str]:
     if not schema:
         return []
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(json.dumps(schema, sort_keys=True, default=str))
+    if validator.is_valid(value):
+        return []
     out = []
     for err in sorted(validator.iter_errors(value), key=lambda e: list(e.path)):
         at = "".join(f"[{p!r}]" for p in err.path)
         out.append(f"{at}: {err.message}" if at else f"is invalid: {err.message}")
     return out[:5]
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(schema_json))
 
 
 def _check_templates(
