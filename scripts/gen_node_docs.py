@@ -108,7 +108,7 @@ def _node_section(d: NodeDefinition) -> list[str]:
         lines += ["| Name | Type | Default |", "| --- | --- | --- |"]
         for p in d.parameters:
             kind = _type(p.schema) + ("" if p.render_templates else ", raw")
-            default = "*required*" if p.required else _default(p.default)
+            default = "*required*" if p.required else (_default(p.default) if p.has_default else "")
             lines.append(f"| `{p.name}` | {_cell(kind)} | {default} |")
     else:
         lines.append("None.")

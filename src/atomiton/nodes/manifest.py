@@ -53,7 +53,7 @@ class _Port(_Strict):
     dataType: str = "any"
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
     required: bool = False
-    default: Any = MISSING
+    default: Any = Field(default_factory=lambda: MISSING)  # pydantic would copy a plain default
     description: str = ""
 
 
@@ -61,7 +61,7 @@ class _Parameter(_Strict):
     name: str = Field(min_length=1)
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
     required: bool = False
-    default: Any = MISSING
+    default: Any = Field(default_factory=lambda: MISSING)  # pydantic would copy a plain default
     description: str = ""
     templates: bool = True
 

@@ -1,0 +1,217 @@
+"""``ml-inference``: run an ONNX model with onnxruntime, in batches, on the GPU when there is one.
+
+The definition says ``preferGPU``, so a scheduler may place the node where a GPU is. At run time
+the node asks onnxruntime for ``CUDAExecutionProvider`` when it is available and falls back to
+the CPU; the provider that actually runs the model (onnxruntime may itself fall back) is returned
+in ``provider`` and logged. Sessions are cached per model path, modification time and provider,
+so a loop calling the same model pays the load once per process.
+
+Inputs are checked against the model before it runs: unknown names list the model's inputs, and
+a shape that cannot match says which dimension differs. ``batchSize`` splits the first dimension
+into batches and concatenates each output along it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import Field
+
+from atomiton.errors import NodeCancelledError, NodeError
+from atomiton.library._compat import primary
+from atomiton.nodes.context import NodeContext
+from atomiton.nodes.decorator import node
+
+NODE = "ml-inference"
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+ONNX_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int16)": "int16",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+    "tensor(string)": "object",
+}
+
+
+class InferenceResult(TypedDict, total=False):
+    """Each requested output as nested lists, their shapes, and how the model ran."""
+
+    outputs: dict[str, Any]
+    shapes: dict[str, list[int]]
+    provider: str
+    batches: int
+    elapsed_ms: float
+
+
+@node(id=NODE, name="ML inference", category="ml", icon="cpu", prefer_gpu=True, tags=("ml",))
+def ml_inference(
+    ctx: NodeContext,
+    model: str,
+    inputs: Any,
+    *,
+    batchSize: Annotated[int, Field(ge=1)] | None = None,
+    outputNames: list[str] | None = None,
+    provider: Literal["auto", "cuda", "cpu"] = "auto",
+) -> InferenceResult:
+    """Run the ONNX ``model`` on ``inputs`` (a mapping of input name to array, or one array for
+    a single-input model); CUDA when available, else CPU."""
+    import numpy as np
+
+    started = time.perf_counter()
+    session = _load(model, provider)
+    used = session.get_providers()[0]
+    ctx.log(f"{NODE}: running {Path(model).name} on {used}")
+    feeds = _feeds(session, primary(inputs))
+    wanted = _output_names(session, outputNames)
+    total = next(iter(feeds.values())).shape[0] if feeds and batchSize else 0
+    if batchSize and any(a.ndim == 0 or a.shape[0] != total for a in feeds.values()):
+        sizes = {name: (a.shape[0] if a.ndim else None) for name, a in feeds.items()}
+        raise NodeError(
+            f"[{NODE}] batchSize needs every input to share its first dimension, got {sizes}",
+            hint="give inputs with the same number of rows, or leave batchSize unset",
+        )
+    count = max(1, math.ceil(total / batchSize)) if batchSize else 1
+    parts: list[list[Any]] = []
+    for index in range(count):
+        if ctx.cancelled:
+            raise NodeCancelledError(f"[{NODE}] cancelled after {index} of {count} batches")
+        chunk = (
+            {k: v[index * batchSize : (index + 1) * batchSize] for k, v in feeds.items()}
+            if batchSize
+            else feeds
+        )
+        parts.append(_run(session, wanted, chunk))
+        ctx.progress(100 * (index + 1) / count, f"batch {index + 1}/{count}")
+    merged = [
+        np.concatenate([p[i] for p in parts]) if count > 1 else parts[0][i]
+        for i in range(len(wanted))
+    ]
+    return InferenceResult(
+        outputs={name: value.tolist() for name, value in zip(wanted, merged, strict=True)},
+        shapes={name: list(value.shape) for name, value in zip(wanted, merged, strict=True)},
+        provider=used,
+        batches=count,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+
+
+def _load(model: str, provider: str) -> Any:
+    import onnxruntime as ort
+
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise NodeError(
+            f"[{NODE}] model file not found: {model}",
+            hint="give 'model' as the path of an .onnx file",
+        )
+    available = ort.get_available_providers()
+    if provider == "cuda" and CUDA not in available:
+        raise NodeError(
+            f"[{NODE}] provider 'cuda' was asked for, but onnxruntime offers only "
+            f"{', '.join(available)}",
+            hint="install onnxruntime-gpu with a matching CUDA, or use provider 'auto'",
+        )
+    use_cuda = provider != "cpu" and CUDA in available
+    providers = (CUDA, CPU) if use_cuda else (CPU,)
+    return _session(str(path.resolve()), path.stat().st_mtime_ns, providers)
+
+
+@functools.lru_cache(maxsize=16)
+def _session(path: str, mtime_ns: int, providers: tuple[str, ...]) -> Any:
+    """One InferenceSession per model file version and provider list (``mtime_ns`` keys it)."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(path, providers=list(providers))
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad models
+        raise NodeError(
+            f"[{NODE}] cannot load the model {path}: {exc}",
+            hint="check that the file is an ONNX model this onnxruntime supports",
+        ) from None
+
+
+def _feeds(session: Any, inputs: Any) -> dict[str, Any]:
+    import numpy as np
+
+    declared = {arg.name: arg for arg in session.get_inputs()}
+    names = ", ".join(declared)
+    if not isinstance(inputs, Mapping):
+        if len(declared) != 1:
+            raise NodeError(
+                f"[{NODE}] the model has {len(declared)} inputs ({names}); "
+                "give 'inputs' as a mapping of input name to array",
+            )
+        inputs = {next(iter(declared)): inputs}
+    unknown = [k for k in inputs if k not in declared]
+    if unknown:
+        raise NodeError(
+            f"[{NODE}] the model has no input named {', '.join(map(repr, unknown))}",
+            hint=f"the model's inputs are: {names}",
+        )
+    missing = [k for k in declared if k not in inputs]
+    if missing:
+        raise NodeError(
+            f"[{NODE}] missing model input(s): {', '.join(missing)}",
+            hint=f"the model's inputs are: {names}",
+        )
+    feeds: dict[str, Any] = {}
+    for name, arg in declared.items():
+        dtype = ONNX_TYPES.get(arg.type)
+        if dtype is None:
+            raise NodeError(f"[{NODE}] input '{name}' has type {arg.type}, which is unsupported")
+        try:
+            array = np.asarray(inputs[name], dtype=dtype)
+        except (ValueError, TypeError) as exc:
+            raise NodeError(
+                f"[{NODE}] input '{name}' cannot become a {dtype} array: {exc}",
+                hint="give a (nested) list of numbers with the same length on each level",
+            ) from None
+        _check_shape(name, array.shape, arg.shape)
+        feeds[name] = array
+    return feeds
+
+
+def _check_shape(name: str, got: tuple[int, ...], expected: list[Any]) -> None:
+    shown = "[" + ", ".join(str(d) if isinstance(d, int) else str(d or "?") for d in expected) + "]"
+    if len(got) != len(expected):
+        raise NodeError(
+            f"[{NODE}] input '{name}' has shape {list(got)} ({len(got)} dimensions) but the "
+            f"model expects {shown} ({len(expected)} dimensions)",
+            hint="reshape the input; named or '?' dimensions may be any size",
+        )
+    for axis, (size, want) in enumerate(zip(got, expected, strict=True)):
+        if isinstance(want, int) and want > 0 and size != want:
+            raise NodeError(
+                f"[{NODE}] input '{name}' has shape {list(got)} but the model expects {shown}: "
+                f"dimension {axis} must be {want}, got {size}",
+            )
+
+
+def _output_names(session: Any, requested: list[str] | None) -> list[str]:
+    declared = [arg.name for arg in session.get_outputs()]
+    if not requested:
+        return declared
+    unknown = [n for n in requested if n not in declared]
+    if unknown:
+        raise NodeError(
+            f"[{NODE}] the model has no output named {', '.join(map(repr, unknown))}",
+            hint=f"the model's outputs are: {', '.join(declared)}",
+        )
+    return list(requested)
+
+
+def _run(session: Any, wanted: list[str], feeds: Mapping[str, Any]) -> list[Any]:
+    try:
+        return list(session.run(wanted, dict(feeds)))
+    except Exception as exc:  # onnxruntime's errors carry no stable type
+        raise NodeError(f"[{NODE}] the model failed on this input: {exc}") from None
