@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+GROUP_TYPE = "group"
+
 CONTROL_PARAMETERS = ("enabled", "timeout", "retries", "label", "description")
 """Atomiton's base parameters on every node: the engine reads these, the node does not."""
 
@@ -70,7 +72,14 @@ class Node:
 
     @property
     def is_group(self) -> bool:
+        """The node holds a sub-Blueprint (inline children or a referenced file)."""
         return self.blueprint is not None
+
+    @property
+    def is_plain_group(self) -> bool:
+        """A group the engine runs itself; a typed node with children (``loop``,
+        ``parallel``) is a *container*: its own code runs, and runs the children as its body."""
+        return self.blueprint is not None and self.type in ("", GROUP_TYPE)
 
     @property
     def label(self) -> str:

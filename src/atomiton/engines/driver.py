@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
 import threading
 import time
@@ -314,26 +315,33 @@ class Driver:
     async def _call(
         self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]
     ) -> Mapping[str, Any]:
-        if step.sub_plan is not None:
-            return await self._run_group(step, {**parameters, **ins.inputs})
-        assert step.definition is not None
+        definition = step.definition
+        if definition is None:  # a plain group: the engine runs its children itself
+            value = await self._sub_run(step, {**parameters, **ins.inputs}, "")
+            return {GROUP_OUTPUT: value}
         node_id = self._ids[step.index]
+        body = None
+        if step.sub_plan is not None:
+            body = functools.partial(self._sub_run, step)
         call = NodeCall(
             run_id=self.run_id,
             node_id=node_id,
-            definition=step.definition,
+            definition=definition,
             inputs=ins.inputs,
             parameters=parameters,
             attempt=ins.attempt,
             artifact_dir=self.artifact_dir,
             timeout_s=step.timeout_s,
             variables=self.plan.variables,
+            body=body,
         )
         result = await self.router.invoke(call, _Reporter(self, node_id))
         return result.outputs
 
-    async def _run_group(self, step: Step, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    async def _sub_run(self, step: Step, inputs: Mapping[str, Any], label: str) -> Any:
+        """Run ``step``'s sub-plan once; its node ids are prefixed ``step[/label]/``."""
         assert step.sub_plan is not None
+        where = f"{step.node_id}/{label}" if label else step.node_id
         sub = Driver(
             step.sub_plan,
             run_id=self.run_id,
@@ -343,23 +351,24 @@ class Driver:
             limits=self.limits,
             records=self.records,
             run_inputs=inputs,
-            prefix=f"{self.prefix}{step.node_id}/",
+            prefix=f"{self.prefix}{where}/",
             clock=self.clock,
         )
         state = await sub.run()
         status = state.status().value
         if status == "cancelled":
-            raise NodeCancelledError("the group's run was cancelled", node_id=self._ids[step.index])
+            raise NodeCancelledError(
+                f"the sub-run of '{where}' was cancelled", node_id=self._ids[step.index]
+            )
         if status == "failed":
             error = dict(sub.finish.error or {}) if sub.finish else {}
             inner = error.get("node_id", "?")
             raise NodeError(
-                f"node '{step.node_id}/{inner}' inside the group failed: "
-                f"{error.get('message', 'unknown error')}",
+                f"node '{where}/{inner}' failed: {error.get('message', 'unknown error')}",
                 error_type=str(error.get("type", "NodeError")),
                 details={"inner": error},
             )
-        return {GROUP_OUTPUT: group_value(state.sink_outputs())}
+        return group_value(state.sink_outputs())
 
 
 def group_value(sinks: Mapping[str, Mapping[str, Any]]) -> Any:

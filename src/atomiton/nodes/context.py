@@ -57,3 +57,10 @@ class NodeContext(Protocol):
     def log(self, message: str, level: str = "info") -> None:
         """Send a log line to the run's events (``debug``, ``info``, ``warning``, ``error``)."""
         ...
+
+    async def run_body(self, inputs: Mapping[str, Any], label: str) -> Any:
+        """Run this container node's children (its body) once, as a sub-run fed ``inputs`` by
+        port name, and return their value: the one sink's one output, else every sink's
+        outputs by node id. ``label`` names the iteration in node ids (``loop/3/child``).
+        Raises NodeError when the body fails, or when the node has no children."""
+        ...

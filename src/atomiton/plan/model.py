@@ -32,7 +32,9 @@ class Step:
     node_id: str
     node: Node
     definition: NodeDefinition | None
-    """None for a group (inline or referenced); ``sub_plan`` holds its children."""
+    """None for a plain group (inline or referenced), which the engine runs itself. A step with
+    both a definition and a ``sub_plan`` is a container (``loop``, ``parallel``): its code runs
+    and runs the sub-plan as its body, once per call of ``NodeContext.run_body``."""
     bindings: tuple[Binding, ...]
     deps: tuple[int, ...]
     """Steps that must finish first: edge sources and nodes named in ``{{ $nodes.x }}``."""
@@ -53,7 +55,7 @@ class Step:
 
     @property
     def is_group(self) -> bool:
-        return self.sub_plan is not None
+        return self.sub_plan is not None and self.definition is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ def _plan(
     bp: Blueprint, registry: NodeRegistry, variables: Mapping[str, Any], on_error: str
 ) -> ExecutionPlan:
     index = {node.id: i for i, node in enumerate(bp.nodes)}
-    definitions = [None if n.is_group else registry.get(n.type) for n in bp.nodes]
+    definitions = [None if n.is_plain_group else registry.get(n.type) for n in bp.nodes]
     shapes = _shapes(bp.nodes, definitions)
     bindings: list[list[Binding]] = [[] for _ in bp.nodes]
     deps: list[dict[int, None]] = [{} for _ in bp.nodes]
@@ -100,7 +100,7 @@ def _shapes(nodes: tuple[Node, ...], definitions: list[NodeDefinition | None]) -
     by_type: dict[int, Shape] = {}
     shapes = []
     for node, definition in zip(nodes, definitions, strict=True):
-        if node.is_group or definition is None:
+        if definition is None:
             shapes.append(shape_of(node, definition))
             continue
         shape = by_type.get(id(definition))

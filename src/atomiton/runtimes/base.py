@@ -17,13 +17,16 @@ Contract every runtime keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition
+
+BodyRunner = Callable[[Mapping[str, Any], str], Awaitable[Any]]
+"""``body(inputs, label)`` runs a container's children as a sub-run and returns their value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,9 @@ class NodeCall:
     artifact_dir: Path = Path(".")
     timeout_s: float | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    body: BodyRunner | None = None
+    """For a container node (``loop``, ``parallel``): runs its children once (see
+    :meth:`atomiton.nodes.context.NodeContext.run_body`). None for other nodes."""
 
     def arguments(self) -> dict[str, Any]:
         """Parameters overlaid by inputs: a value on an edge wins over the configured one."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from atomiton.errors import NodeError
 from atomiton.nodes.context import Reporter
 from atomiton.runtimes.base import NodeCall
 
@@ -54,3 +55,12 @@ class CallContext:
 
     def log(self, message: str, level: str = "info") -> None:
         self._reporter.log(str(message), level)
+
+    async def run_body(self, inputs: Mapping[str, Any], label: str) -> Any:
+        if self._call.body is None:
+            raise NodeError(
+                "this node has no body to run",
+                node_id=self._call.node_id,
+                hint="put the nodes to repeat under this node's 'nodes:' (with 'edges:')",
+            )
+        return await self._call.body(inputs, label)

@@ -36,6 +36,16 @@ _CONTROL_SCHEMAS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+class _AnyName(set[str]):
+    """The inputs a container's body may receive: any name (its code decides)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_ANY_NAME = _AnyName()
+
+
 def validate(
     blueprint: Blueprint,
     registry: NodeRegistry,
@@ -134,13 +144,16 @@ def _check_blueprint(
             _check_node(node, definition, fed, provided, add)
         _check_templates(node, definition, seen, add)
         if node.blueprint is not None:
-            group_inputs = {port for (target, port) in fed if target == node.id}
+            group_inputs: set[str] = {port for (target, port) in fed if target == node.id}
             group_inputs |= {k for k in node.parameters if k not in CONTROL_PARAMETERS}
+            inner = group_inputs | provided
+            if definition is not None:  # a container's code feeds its body at run time
+                inner = _ANY_NAME
             _check_blueprint(
                 node.blueprint,
                 registry,
                 runtime_check,
-                group_inputs | provided,
+                inner,
                 f"{prefix}{node.id}/",
                 issues,
             )
@@ -149,7 +162,7 @@ def _check_blueprint(
 def _definition(
     node: Node, registry: NodeRegistry, runtime_check: RuntimeCheck | None, add: Any
 ) -> NodeDefinition | None:
-    if node.is_group:
+    if node.is_plain_group:
         return None
     if not node.type:
         add(

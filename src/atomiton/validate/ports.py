@@ -33,7 +33,7 @@ class Shape:
 
 
 def shape_of(node: Node, definition: NodeDefinition | None) -> Shape:
-    if node.is_group or definition is None:
+    if definition is None:  # a plain group: any input name, one output
         return Shape(inputs=None, outputs=(GROUP_OUTPUT,))
     return Shape(
         inputs=definition.input_names,

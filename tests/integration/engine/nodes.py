@@ -79,3 +79,9 @@ def pid(x: object = None) -> int:
 def write_marker(x: object = None, *, path: str) -> str:
     Path(path).write_text("done")
     return path
+
+
+@node
+async def each(items: list[object], *, ctx: NodeContext) -> list[object]:
+    """A container: runs its children once per item (their input port 'a')."""
+    return [await ctx.run_body({"a": item}, str(i)) for i, item in enumerate(items)]

@@ -353,3 +353,40 @@ def test_sync_run_wrapper(registry: NodeRegistry) -> None:
         store=None,
     )
     assert result.ok and result.output("c", "output") == 7
+
+
+async def test_container_node_runs_its_children_as_a_body(engine: LocalEngine) -> None:
+    """each(items) holds [inc = add(b=1)]: the body runs once per item, ids 'e/<i>/inc'."""
+    bp = flow(
+        [
+            {
+                "id": "e",
+                "type": "each",
+                "parameters": {"items": [1, 2, 3]},
+                "nodes": [{"id": "inc", "type": "add", "parameters": {"b": 1}}],
+                "edges": [],
+            }
+        ]
+    )
+    result = await engine.execute(bp)
+    assert result.status == "succeeded", result.error
+    assert result.outputs == {"e": {"output": [2, 3, 4]}}
+    assert result.nodes["e/2/inc"].outputs == {"output": 4}
+
+
+async def test_a_failing_body_fails_the_container(engine: LocalEngine) -> None:
+    bp = flow(
+        [
+            {
+                "id": "e",
+                "type": "each",
+                "parameters": {"items": [1]},
+                "nodes": [{"id": "bad", "type": "fail"}],
+                "edges": [],
+            }
+        ]
+    )
+    result = await engine.execute(bp)
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "'e/0/bad' failed: boom" in result.error["message"]
