@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from atomiton.nodes.decorator import definition_of
 from atomiton.nodes.manifest import load_manifest
