@@ -135,6 +135,7 @@ class Driver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
         self._timers: list[asyncio.TimerHandle] = []
+        self._services = router.services
         for node_id in self._ids:
             records[node_id] = NodeRecord()
 
@@ -333,6 +334,7 @@ class Driver:
             artifact_dir=self.artifact_dir,
             timeout_s=step.timeout_s,
             variables=self.plan.variables,
+            services=self._services,
             body=body,
         )
         result = await self.router.invoke(call, _Reporter(self, node_id))

@@ -7,7 +7,7 @@ get the same abilities through their worker protocol (``progress`` and ``log`` n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -56,6 +56,21 @@ class NodeContext(Protocol):
 
     def log(self, message: str, level: str = "info") -> None:
         """Send a log line to the run's events (``debug``, ``info``, ``warning``, ``error``)."""
+        ...
+
+    async def evaluate_js(
+        self,
+        source: str,
+        *,
+        mode: str = "function",
+        args: Sequence[Any] = (),
+        bindings: Mapping[str, Any] | None = None,
+        timeout_s: float = 5.0,
+    ) -> Any:
+        """Evaluate inline JavaScript in the engine's warm Node.js workers (a ``vm`` context
+        with a time limit): ``mode="function"`` calls the function ``source`` evaluates to with
+        ``args``; ``mode="expression"`` evaluates ``source`` with ``bindings`` as globals. Values
+        go in and out as JSON. A JavaScript error raises NodeError with its type and stack."""
         ...
 
     async def run_body(self, inputs: Mapping[str, Any], label: str) -> Any:

@@ -42,6 +42,9 @@ class NodeCall:
     artifact_dir: Path = Path(".")
     timeout_s: float | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    services: Mapping[str, Any] = field(default_factory=dict)
+    """Engine services a node may use through its context, by name (``javascript``: the
+    runtime whose ``evaluate`` runs inline JavaScript)."""
     body: BodyRunner | None = None
     """For a container node (``loop``, ``parallel``): runs its children once (see
     :meth:`atomiton.nodes.context.NodeContext.run_body`). None for other nodes."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from atomiton.errors import NodeError
+from atomiton.errors import NodeError, RuntimeUnavailableError
 from atomiton.nodes.context import Reporter
 from atomiton.runtimes.base import NodeCall
 
@@ -55,6 +55,31 @@ class CallContext:
 
     def log(self, message: str, level: str = "info") -> None:
         self._reporter.log(str(message), level)
+
+    async def evaluate_js(
+        self,
+        source: str,
+        *,
+        mode: str = "function",
+        args: Sequence[Any] = (),
+        bindings: Mapping[str, Any] | None = None,
+        timeout_s: float = 5.0,
+    ) -> Any:
+        runtime = self._call.services.get("javascript")
+        if runtime is None:
+            raise RuntimeUnavailableError(
+                "JavaScript is not available: no Node.js runtime is registered",
+                node_id=self._call.node_id,
+                hint="install Node.js and run scripts/setup (it installs the worker's packages)",
+            )
+        return await runtime.evaluate(
+            source,
+            mode=mode,
+            args=args,
+            bindings=bindings,
+            timeout_s=timeout_s,
+            node_id=self._call.node_id,
+        )
 
     async def run_body(self, inputs: Mapping[str, Any], label: str) -> Any:
         if self._call.body is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from atomiton.errors import RuntimeUnavailableError
@@ -53,6 +53,13 @@ class RuntimeRouter:
     def register(self, runtime: Runtime, *, keys: Iterable[str] | None = None) -> None:
         for key in keys or runtime.languages:
             self._by_key[key] = runtime
+
+    @property
+    def services(self) -> Mapping[str, Any]:
+        """What node code may call through its context: ``javascript`` when a runtime for it
+        is registered (its ``evaluate`` runs inline JavaScript)."""
+        js = self._by_key.get("javascript")
+        return {"javascript": js} if js is not None and hasattr(js, "evaluate") else {}
 
     @property
     def languages(self) -> tuple[str, ...]:

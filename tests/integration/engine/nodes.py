@@ -85,3 +85,9 @@ def write_marker(x: object = None, *, path: str) -> str:
 async def each(items: list[object], *, ctx: NodeContext) -> list[object]:
     """A container: runs its children once per item (their input port 'a')."""
     return [await ctx.run_body({"a": item}, str(i)) for i, item in enumerate(items)]
+
+
+@node
+async def js_map(items: list[object], *, function: str, ctx: NodeContext) -> list[object]:
+    """Maps items through a JavaScript function in the engine's warm Node.js workers."""
+    return list(await ctx.evaluate_js(f"(items) => items.map({function})", args=[items]))

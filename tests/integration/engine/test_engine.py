@@ -390,3 +390,13 @@ async def test_a_failing_body_fails_the_container(engine: LocalEngine) -> None:
     assert result.status == "failed"
     assert result.error is not None
     assert "'e/0/bad' failed: boom" in result.error["message"]
+
+
+@pytest.mark.toolchain("node")
+async def test_nodes_evaluate_javascript_through_their_context(engine: LocalEngine) -> None:
+    bp = flow(
+        [{"id": "m", "type": "js-map", "parameters": {"items": [1, 2], "function": "x => x * 10"}}]
+    )
+    result = await engine.execute(bp)
+    assert result.status == "succeeded", result.error
+    assert result.outputs == {"m": {"output": [10, 20]}}
