@@ -2,13 +2,16 @@
 
 It never polls: each node call is a task whose completion calls :meth:`Driver._feed`, which
 hands the stimulus to the pure state machine and applies the instructions it returns (start
-tasks, cancel tasks, arm retry timers, publish events). Groups and referenced Blueprints run as
-nested drivers on the same bus, their node ids prefixed with the group's (``group/child``).
+tasks, cancel tasks, arm retry timers, publish events). A call the runtime can complete
+synchronously (a trivially fast sync Python node) completes inline, without a task. Groups and
+referenced Blueprints run as nested drivers on the same bus, their node ids prefixed with the
+group's (``group/child``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import functools
 import random
@@ -135,6 +138,11 @@ class Driver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
         self._timers: list[asyncio.TimerHandle] = []
+        self._pending: collections.deque[Stimulus | None] = collections.deque()
+        self._pumping = False
+        self._inline = [  # steps that may complete synchronously: plain calls, no deadline
+            s.definition is not None and s.sub_plan is None and not s.timeout_s for s in plan.steps
+        ]
         self._services = router.services
         for node_id in self._ids:
             records[node_id] = NodeRecord()
@@ -152,7 +160,8 @@ class Driver:
                     seconds, self.cancel, f"the run passed its timeout of {seconds:g} s"
                 )
             )
-        self._apply(self.state.start())
+        self._pending.append(None)  # None: start the run
+        self._pump()
         try:
             if not self.state.finished:
                 await self._done
@@ -167,7 +176,7 @@ class Driver:
 
     def cancel(self, reason: str = "cancelled") -> None:
         if not self.state.finished:
-            self._apply(self.state.handle(CancelRun(reason)))
+            self._feed(CancelRun(reason))
 
     async def _drain(self) -> None:
         tasks = [t for t in self._tasks.values() if not t.done()]
@@ -185,7 +194,25 @@ class Driver:
     # -- instructions --------------------------------------------------------------------------
 
     def _feed(self, stimulus: Stimulus) -> None:
-        self._apply(self.state.handle(stimulus))
+        self._pending.append(stimulus)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Hand queued stimuli to the state machine one by one. A stimulus produced while
+        applying instructions (an inline call's result) waits its turn: no recursion, so a
+        chain of 10,000 inline nodes runs in one flat loop."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while self._pending:
+                stimulus = self._pending.popleft()
+                if stimulus is None:
+                    self._apply(self.state.start())
+                else:
+                    self._apply(self.state.handle(stimulus))
+        finally:
+            self._pumping = False
 
     def _apply(self, instructions: list[Instruction]) -> None:
         for ins in instructions:
@@ -193,8 +220,8 @@ class Driver:
                 self._transition(ins)
             elif isinstance(ins, Dispatch):
                 self._started[ins.index] = time.perf_counter()
-                task = asyncio.ensure_future(self._invoke(ins))
-                self._tasks[ins.index] = task
+                if not (self._inline[ins.index] and self._run_inline(ins)):
+                    self._tasks[ins.index] = asyncio.ensure_future(self._invoke(ins))
             elif isinstance(ins, ScheduleRetry):
                 delay = ins.delay_s * (0.5 + random.random() / 2)  # jitter: 50-100 %
                 node_id = self._ids[ins.index]
@@ -221,7 +248,7 @@ class Driver:
         node_id = self._ids[i]
         record = self.records[node_id]
         state = ins.state
-        record.status = state.value
+        record.status = state  # a StrEnum: already the status string
         kind = _EVENT_FOR_STATE.get(state)
         if kind is None:
             return  # RETRYING: the ScheduleRetry instruction publishes node.retrying
@@ -258,6 +285,23 @@ class Driver:
 
     # -- one node call -------------------------------------------------------------------------
 
+    def _run_inline(self, ins: Dispatch) -> bool:
+        """Try the call synchronously (the runtime decides); True when it completed."""
+        step = self.plan.steps[ins.index]
+        stimulus: Stimulus
+        try:
+            call = self._make_call(step, ins, self._parameters(step, ins.inputs))
+            result = self.router.try_inline(call, _Reporter(self, call.node_id))
+            if result is None:
+                return False
+            stimulus = Succeeded(ins.index, result.outputs)
+        except NodeError as exc:
+            stimulus = Failed(ins.index, _error_dict(exc, self._ids[ins.index]), exc.retryable)
+        except Exception as exc:  # the error boundary around user code
+            stimulus = Failed(ins.index, _exception_dict(exc))
+        self._pending.append(stimulus)
+        return True
+
     async def _invoke(self, ins: Dispatch) -> None:
         i = ins.index
         step = self.plan.steps[i]
@@ -282,14 +326,7 @@ class Driver:
         except NodeError as exc:
             stimulus = Failed(i, _error_dict(exc, self._ids[i]), exc.retryable)
         except Exception as exc:  # the error boundary around user code: keep the traceback
-            stimulus = Failed(
-                i,
-                {
-                    "type": type(exc).__name__,
-                    "message": str(exc) or type(exc).__name__,
-                    "stack": "".join(traceback.format_exception(exc)),
-                },
-            )
+            stimulus = Failed(i, _exception_dict(exc))
         self._tasks.pop(i, None)
         self._feed(stimulus)
 
@@ -316,18 +353,19 @@ class Driver:
     async def _call(
         self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]
     ) -> Mapping[str, Any]:
-        definition = step.definition
-        if definition is None:  # a plain group: the engine runs its children itself
+        if step.definition is None:  # a plain group: the engine runs its children itself
             value = await self._sub_run(step, {**parameters, **ins.inputs}, "")
             return {GROUP_OUTPUT: value}
-        node_id = self._ids[step.index]
-        body = None
-        if step.sub_plan is not None:
-            body = functools.partial(self._sub_run, step)
-        call = NodeCall(
+        call = self._make_call(step, ins, parameters)
+        result = await self.router.invoke(call, _Reporter(self, call.node_id))
+        return result.outputs
+
+    def _make_call(self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]) -> NodeCall:
+        assert step.definition is not None
+        return NodeCall(
             run_id=self.run_id,
-            node_id=node_id,
-            definition=definition,
+            node_id=self._ids[step.index],
+            definition=step.definition,
             inputs=ins.inputs,
             parameters=parameters,
             attempt=ins.attempt,
@@ -335,10 +373,8 @@ class Driver:
             timeout_s=step.timeout_s,
             variables=self.plan.variables,
             services=self._services,
-            body=body,
+            body=functools.partial(self._sub_run, step) if step.sub_plan is not None else None,
         )
-        result = await self.router.invoke(call, _Reporter(self, node_id))
-        return result.outputs
 
     async def _sub_run(self, step: Step, inputs: Mapping[str, Any], label: str) -> Any:
         """Run ``step``'s sub-plan once; its node ids are prefixed ``step[/label]/``."""
@@ -380,6 +416,14 @@ def group_value(sinks: Mapping[str, Mapping[str, Any]]) -> Any:
         if len(only) == 1:
             return next(iter(only.values()))
     return dict(sinks)
+
+
+def _exception_dict(exc: Exception) -> dict[str, Any]:
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "stack": "".join(traceback.format_exception(exc)),
+    }
 
 
 def _error_dict(exc: NodeError, node_id: str) -> dict[str, Any]:

@@ -71,12 +71,15 @@ def node(
     retries: int | None = None,
     tags: tuple[str, ...] = (),
     raw: tuple[str, ...] = (),
+    inline: bool | None = None,
 ) -> Callable[[F], F]: ...
 
 
 def node(fn: Any = None, /, **options: Any) -> Any:
     """Turn a typed function into a node; see the module docstring. ``raw`` names parameters
-    whose ``{{ }}`` the engine must leave alone (the node interprets them itself)."""
+    whose ``{{ }}`` the engine must leave alone (the node interprets them itself); ``inline``
+    True calls a sync function on the event loop, False always on the thread pool, None lets
+    the runtime decide from measured call times."""
     if fn is not None:
         return _attach(fn, options)
     return lambda f: _attach(f, options)
@@ -113,6 +116,7 @@ def build_definition(
     retries: int | None = None,
     tags: tuple[str, ...] = (),
     raw: tuple[str, ...] = (),
+    inline: bool | None = None,
 ) -> NodeDefinition:
     where = f"{fn.__module__}.{fn.__qualname__}"
     try:
@@ -175,7 +179,11 @@ def build_definition(
             handler=fn.__qualname__,
             path=getattr(inspect.getmodule(fn), "__file__", None),
             isolated=isolated,
-            options={"returns": returns, "async": inspect.iscoroutinefunction(fn)},
+            options={
+                "returns": returns,
+                "async": inspect.iscoroutinefunction(fn),
+                **({"inline": inline} if inline is not None else {}),
+            },
         ),
         performance=PerformanceHints(prefer_gpu, streamable, parallelizable),
         timeout_ms=timeout_ms,

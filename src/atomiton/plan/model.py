@@ -26,7 +26,7 @@ class Binding:
     edge_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs microseconds per step; never mutated
 class Step:
     index: int
     node_id: str

@@ -1,7 +1,10 @@
 """The in-process Python runtime.
 
 Coroutine functions are awaited on the event loop; plain functions run on a thread pool so they
-never block it; functions marked ``parallelizable`` run on a process pool so CPU-bound nodes use
+never block it, except those that prove trivially fast: after eight consecutive calls under
+100 µs a sync node is called inline on the loop (the thread hand-off costs more than the work),
+and one inline call over 1 ms sends it back to the pool for good (``@node(inline=...)`` forces
+either way); functions marked ``parallelizable`` run on a process pool so CPU-bound nodes use
 every core (their module must be importable, or loadable from ``runtime.path``, in a fresh
 interpreter, and their values picklable; they get no live progress). A cancelled or timed-out
 thread call cannot be killed: its context's ``cancelled`` flag is set so a cooperative node
@@ -18,6 +21,7 @@ import importlib
 import inspect
 import multiprocessing
 import os
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,13 +34,37 @@ from atomiton.nodes.registry import _import_file, module_name_for
 from atomiton.runtimes.base import NodeCall, NodeResult
 from atomiton.runtimes.context import CallContext
 
+INLINE_AFTER = 8
+"""Consecutive thread-pool calls under INLINE_BELOW_S before a sync node is called inline."""
+INLINE_BELOW_S = 100e-6
+INLINE_ABANDON_S = 1e-3
+"""An inline call slower than this sends the node back to the thread pool for good."""
 
-@dataclasses.dataclass(frozen=True, slots=True)
+
+@dataclasses.dataclass(slots=True)
 class _Handler:
     fn: Callable[..., Any]
     accepts: frozenset[str]
     context_arg: str | None
     is_async: bool
+    policy: bool | None = None
+    """``runtime.options.inline``: True always inline, False never, None adaptive."""
+    streak: int = 0
+    inline: bool = False
+
+    def observe(self, seconds: float) -> None:
+        """Adaptive inlining: a sync node that keeps finishing in microseconds is called on
+        the event loop, saving the thread hand-off; one slow inline call ends that for good."""
+        if self.policy is not None:
+            return
+        if self.inline:
+            if seconds > INLINE_ABANDON_S:
+                self.inline, self.policy = False, False
+        elif seconds < INLINE_BELOW_S:
+            self.streak += 1
+            self.inline = self.streak >= INLINE_AFTER
+        else:
+            self.streak = 0
 
 
 class PythonRuntime:
@@ -78,12 +106,27 @@ class PythonRuntime:
                     result = await handler.fn(**kwargs)
                 else:
                     loop = asyncio.get_running_loop()
-                    result = await loop.run_in_executor(
-                        self._threads, functools.partial(_call, handler.fn, kwargs)
+                    result, seconds = await loop.run_in_executor(
+                        self._threads, functools.partial(_timed_call, handler.fn, kwargs)
                     )
+                    handler.observe(seconds)
             except asyncio.CancelledError:
                 ctx.cancel()
                 raise
+        return NodeResult(to_outputs(definition, result))
+
+    def try_inline(self, call: NodeCall, reporter: Reporter) -> NodeResult | None:
+        """Run ``call`` synchronously on the caller's thread if its node is an inline one
+        (see :meth:`_Handler.observe`); None when it must go through :meth:`invoke`."""
+        definition = call.definition
+        handler = self._handler(definition)
+        if not handler.inline or handler.is_async or definition.performance.parallelizable:
+            return None
+        kwargs = {k: v for k, v in call.arguments().items() if k in handler.accepts}
+        if handler.context_arg:
+            kwargs[handler.context_arg] = CallContext(call, reporter)
+        result, seconds = _timed_call(handler.fn, kwargs)
+        handler.observe(seconds)
         return NodeResult(to_outputs(definition, result))
 
     async def _in_process(self, definition: NodeDefinition, kwargs: dict[str, Any]) -> Any:
@@ -111,6 +154,9 @@ class PythonRuntime:
         if found is None:
             fn = resolve_function(rt.module, rt.path, rt.handler)
             found = self._handlers[key] = _describe(fn)
+            policy = rt.options.get("inline")
+            found.policy = policy if isinstance(policy, bool) else None
+            found.inline = policy is True
         return found
 
 
@@ -156,8 +202,10 @@ def resolve_function(module: str, path: str | None, qualname: str) -> Callable[.
     return target  # type: ignore[no-any-return]
 
 
-def _call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
-    return fn(**kwargs)
+def _timed_call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = fn(**kwargs)
+    return result, time.perf_counter() - started
 
 
 def _call_in_process(module: str, path: str | None, qualname: str, kwargs: dict[str, Any]) -> Any:

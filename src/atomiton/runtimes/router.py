@@ -96,6 +96,12 @@ class RuntimeRouter:
         started.result()  # a runtime that failed to start says why on every call
         return await runtime.invoke(call, reporter)
 
+    def try_inline(self, call: NodeCall, reporter: Reporter) -> NodeResult | None:
+        """Run ``call`` synchronously when its runtime can do so right now, else None."""
+        runtime = self.runtime_for(call.definition)
+        fast = getattr(runtime, "try_inline", None)
+        return fast(call, reporter) if fast is not None else None
+
     async def aclose(self) -> None:
         seen: set[int] = set()
         for runtime in self._by_key.values():
