@@ -28,7 +28,8 @@ from atomiton.cli.render import (
     print_run,
     print_runs,
 )
-from atomiton.engines import LocalEngine, RunResult, new_run_id
+from atomiton.cli.serve import serve
+from atomiton.engines import ExecutionEngine, LocalEngine, RunResult, new_run_id
 from atomiton.errors import AtomitonError, ValidationError
 from atomiton.nodes import NodeRegistry
 from atomiton.runtimes import RuntimeRouter
@@ -100,24 +101,30 @@ def run(
             "--continue-on-error", help="Let independent branches finish after a failure."
         ),
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="ATOMITON_SERVER",
+            help="Run on an 'atomiton serve' server (its URL) instead of in this process.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="ATOMITON_TOKEN",
+            help="The server's token (default: this user's token file).",
+        ),
+    ] = None,
 ) -> None:
     """Run a Blueprint: live progress, then its outputs and a summary."""
     inputs = _parse_input(input)
     variables = _parse_vars(var or [])
     blueprint = load_blueprint(file)
-    registry = NodeRegistry.default(nodes or [])
-    result = asyncio.run(
-        _run(
-            blueprint,
-            registry,
-            inputs,
-            variables,
-            db,
-            concurrency,
-            "continue" if continue_on_error else None,
-            as_json,
-        )
-    )
+    engine = _engine(server, token, nodes or [], db, concurrency)
+    on_error = "continue" if continue_on_error else None
+    result = asyncio.run(_run(engine, blueprint, inputs, variables, on_error, as_json))
     if as_json:
         print(dump_json(result.to_dict()))
     else:
@@ -125,22 +132,43 @@ def run(
     raise typer.Exit(0 if result.ok else 1)
 
 
-async def _run(
-    blueprint: Any,
-    registry: NodeRegistry,
-    inputs: dict[str, Any],
-    variables: dict[str, Any],
+def _engine(
+    server: str | None,
+    token: str | None,
+    nodes: list[str],
     db: str | None,
     concurrency: int | None,
+) -> ExecutionEngine:
+    """A LocalEngine, or a RemoteEngine for --server (same results, same output)."""
+    if server is None:
+        return LocalEngine(
+            registry=NodeRegistry.default(nodes),
+            router=RuntimeRouter.default(),
+            store=db or "default",
+            concurrency=concurrency,
+        )
+    from atomiton.engines.remote import RemoteEngine
+    from atomiton.server import default_token_path
+
+    if token is None:
+        path = default_token_path()
+        if not path.exists():
+            raise Exit2(
+                f"--server needs the server's token: pass --token or set ATOMITON_TOKEN "
+                f"(there is no token file at {path})"
+            )
+        token = path.read_text(encoding="utf-8").strip()
+    return RemoteEngine(server, token=token)
+
+
+async def _run(
+    engine: ExecutionEngine,
+    blueprint: Any,
+    inputs: dict[str, Any],
+    variables: dict[str, Any],
     on_error: str | None,
     as_json: bool,
 ) -> RunResult:
-    engine = LocalEngine(
-        registry=registry,
-        router=RuntimeRouter.default(),
-        store=db or "default",
-        concurrency=concurrency,
-    )
     run_id = new_run_id()
     loop = asyncio.get_running_loop()
     interrupted = 0
@@ -185,6 +213,9 @@ async def _run(
         await engine.aclose()
 
 
+app.command("serve")(serve)
+
+
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="Blueprint file.")],
@@ -193,10 +224,12 @@ def validate(
     input: Annotated[str | None, typer.Option("--input", help="Run inputs (JSON).")] = None,
 ) -> None:
     """Check a Blueprint without running it; every problem in one report. Exit 2 if invalid."""
-    blueprint = load_blueprint(file)
+    from atomiton.blueprint.bodies import with_implicit_bodies
+    from atomiton.validate import validate as check
+
+    blueprint = with_implicit_bodies(load_blueprint(file))  # as LocalEngine runs it
     registry = NodeRegistry.default(nodes or [])
     router = RuntimeRouter.default()
-    from atomiton.validate import validate as check
 
     report = check(
         blueprint, registry, runtime_check=router.check, provided_inputs=_parse_input(input).keys()
