@@ -140,6 +140,12 @@ class Driver:
         self._timers: list[asyncio.TimerHandle] = []
         self._pending: collections.deque[Stimulus | None] = collections.deque()
         self._pumping = False
+        self._port_params = [  # input ports a node's parameters set
+            tuple(p for p in s.definition.input_names if p in s.parameters)
+            if s.definition is not None
+            else ()
+            for s in plan.steps
+        ]
         self._inline = [  # steps that may complete synchronously: plain calls, no deadline
             s.definition is not None and s.sub_plan is None and not s.timeout_s for s in plan.steps
         ]
@@ -361,12 +367,21 @@ class Driver:
         return result.outputs
 
     def _make_call(self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]) -> NodeCall:
-        assert step.definition is not None
+        definition = step.definition
+        assert definition is not None
+        inputs = ins.inputs
+        if parameters and self._port_params[step.index]:
+            # An input port set under 'parameters' (no edge feeds it) is that input's value, for
+            # every runtime; an edge still wins.
+            inputs = {
+                **{p: parameters[p] for p in self._port_params[step.index] if p in parameters},
+                **inputs,
+            }
         return NodeCall(
             run_id=self.run_id,
             node_id=self._ids[step.index],
-            definition=step.definition,
-            inputs=ins.inputs,
+            definition=definition,
+            inputs=inputs,
             parameters=parameters,
             attempt=ins.attempt,
             artifact_dir=self.artifact_dir,

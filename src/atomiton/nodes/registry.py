@@ -72,7 +72,7 @@ class NodeRegistry:
         if path.is_dir():
             found = [d for m in discover_manifests(path) for d in load_manifest(m)]
             found += [
-                d for py in sorted(path.glob("*.py")) for d in _module_definitions(_import_file(py))
+                d for py in _python_files(path) for d in _module_definitions(_import_file(py))
             ]
             return self._register_all(found, source)
         if path.exists() or "/" in source or "\\" in source:
@@ -132,6 +132,16 @@ class NodeRegistry:
     def suggest(self, type_id: str) -> list[str]:
         """Close type ids, for 'did you mean ...?' hints."""
         return difflib.get_close_matches(type_id, list(self._definitions), n=3, cutoff=0.6)
+
+
+def _python_files(folder: Path) -> list[Path]:
+    """Node files under ``folder``, skipping tests, caches and dependency folders."""
+    skip = {"node_modules", "target", ".git", "__pycache__", ".venv", "tests"}
+    return [
+        p
+        for p in sorted(folder.rglob("*.py"))
+        if not skip.intersection(p.relative_to(folder).parts) and not p.name.startswith("test_")
+    ]
 
 
 def _module_definitions(module: ModuleType) -> Iterator[NodeDefinition]:
