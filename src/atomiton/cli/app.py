@@ -1,4 +1,4 @@
-"""The ``atomiton`` command line: run, validate, nodes, schema, runs, show.
+"""The ``atomiton`` command line: run, validate, nodes, graph, schema, runs, show, serve.
 
 Exit codes: 0 the run succeeded (or the command did its job), 1 the run failed or was
 cancelled, 2 invalid input (a Blueprint that does not load or validate, a bad option).
@@ -19,6 +19,7 @@ from rich.console import Console
 
 from atomiton.blueprint import load_blueprint
 from atomiton.blueprint.format import blueprint_json_schema
+from atomiton.cli.graph import to_dot, to_mermaid
 from atomiton.cli.progress import ProgressView
 from atomiton.cli.render import (
     dump_json,
@@ -249,6 +250,18 @@ def list_nodes(nodes: NodesOpt = None, as_json: JsonOpt = False) -> None:
         print(dump_json([d.to_dict() for d in registry]))
     else:
         print_nodes(out, registry)
+
+
+@app.command()
+def graph(
+    file: Annotated[Path, typer.Argument(help="Blueprint file.")],
+    fmt: Annotated[str, typer.Option("--format", help="mermaid or dot.")] = "mermaid",
+) -> None:
+    """Print a Blueprint's graph as Mermaid (default) or Graphviz DOT text."""
+    blueprint = load_blueprint(file)
+    if fmt not in ("mermaid", "dot"):
+        raise Exit2(f"--format {fmt!r}: use 'mermaid' or 'dot'")
+    print(to_mermaid(blueprint) if fmt == "mermaid" else to_dot(blueprint), end="")
 
 
 @app.command()

@@ -203,3 +203,22 @@ def test_kill_9_mid_run_marks_the_run_interrupted(tmp_path: Path, db: Path) -> N
     assert record["nodes"]["first"]["status"] == "succeeded"
     assert record["nodes"]["first"]["outputs"] == {"output": str(marker)}
     assert record["nodes"]["slow"]["status"] == "interrupted"
+
+
+def test_graph_draws_groups_as_subgraphs(tmp_path: Path, db: Path) -> None:
+    flow = write_flow(
+        tmp_path / "f.flow.yaml",
+        (
+            "nodes:\n  - {id: a, type: const}\n"
+            "  - {id: g, type: group, nodes: [{id: inner, type: const}], edges: []}\n"
+            "edges:\n  - {source: a, target: g, sourceHandle: output, targetHandle: input}\n"
+        ),
+    )
+    mermaid = atomiton("graph", str(flow), db=db)
+    assert mermaid.returncode == 0, mermaid.stderr
+    assert mermaid.stdout.startswith("flowchart LR")
+    assert 'subgraph n_g["g<br/><i>group</i>"]' in mermaid.stdout
+    assert "n_a -- output/input --> n_g" in mermaid.stdout
+    dot = atomiton("graph", str(flow), "--format", "dot", db=db)
+    assert "subgraph cluster_n_g" in dot.stdout
+    assert atomiton("graph", str(flow), "--format", "png", db=db).returncode == 2
