@@ -43,6 +43,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "retries": 2,
     },
     "shell-command": {"program": "git", "args": ["log", "-1", "--oneline"], "timeout": 10000},
+    "transform": {"operation": "filter", "transformFunction": "row => row.active === 'true'"},
+    "loop": {"loopType": "forEach", "concurrency": 4, "continueOnError": True},
+    "parallel": {"strategy": "allSettled", "concurrency": 4, "operationTimeout": 30000},
+    "group": {},
 }
 """Hand-written example parameters per node id; other nodes get one from their definition."""
 

@@ -20,6 +20,7 @@ from typing import Any
 import platformdirs
 
 from atomiton.blueprint import Blueprint, load_blueprint
+from atomiton.blueprint.bodies import with_implicit_bodies
 from atomiton.engines.base import BlueprintSource
 from atomiton.engines.driver import Driver, Limits, NodeRecord
 from atomiton.engines.result import NodeRun, RunResult
@@ -230,7 +231,8 @@ class LocalEngine:
     # -- helpers -----------------------------------------------------------------------------
 
     def _load(self, blueprint: BlueprintSource) -> Blueprint:
-        return blueprint if isinstance(blueprint, Blueprint) else load_blueprint(blueprint)
+        bp = blueprint if isinstance(blueprint, Blueprint) else load_blueprint(blueprint)
+        return with_implicit_bodies(bp)  # childless loop/parallel adopt what follows them
 
     def _finish(
         self,

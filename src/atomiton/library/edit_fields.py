@@ -1,7 +1,7 @@
 """``edit-fields``: set fields on the incoming object, with ``{{ }}`` templates in string values.
 
-Atomiton renders string values with Squirrelly over ``{...input, $now}``. Here a template is a
-*path*, resolved in Python::
+Atomiton renders string values with Squirrelly over ``{...input, $now}``. Here a template that
+is a *path* is resolved in Python::
 
     {{ message }}        a field of the input, else a variable (ctx.variables)
     {{ a.b.0 }}          nested fields and list items
@@ -9,10 +9,12 @@ Atomiton renders string values with Squirrelly over ``{...input, $now}``. Here a
     {{ $now }}           the time of the call, ISO 8601 UTC with milliseconds
     {{ $vars.x }}        a variable ($variables.x too); {{ $run_id }} the run id
 
-A string that is exactly one template keeps the value's type; text around templates makes a
-string, with objects written as JSON. A missing top-level name renders as ``""`` (Atomiton's
-rule; the node logs a warning), a missing nested field is an error. JavaScript expressions
-(``{{ count + 1 }}``) are not evaluated here: they fail with a message naming the expression.
+Anything else (``{{ count + 1 }}``, ``{{ $input.status || 'pending' }}``) is a JavaScript
+expression, as in Squirrelly, evaluated in the engine's Node.js workers with the input's fields,
+the variables, ``it``, ``$input``, ``$now`` and ``$vars`` as globals. A string that is exactly
+one template keeps the value's type; text around templates makes a string, with objects written
+as JSON. A missing top-level name renders as ``""`` (Atomiton's rule; the node logs a warning),
+a missing nested field is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from atomiton.errors import NodeError, RuntimeUnavailableError
 from atomiton.library._compat import as_json_object, iso_now, node_failure, primary
 from atomiton.nodes import NodeContext, node
 
@@ -42,7 +45,7 @@ class EditFieldsOutput(TypedDict, total=False):
     icon="pencil-line",
     raw=("values",),
 )
-def edit_fields(
+async def edit_fields(
     input: Any = None,
     data: Any = None,
     *,
@@ -65,7 +68,7 @@ def edit_fields(
     scope = _Scope(dict(source), ctx)
     out: dict[str, Any] = {} if keepOnlySet else dict(source)
     for key, value in fields.items():
-        out[key] = _render(value, scope, key) if isinstance(value, str) else value
+        out[key] = await _render(value, scope, key) if isinstance(value, str) else value
     return {"result": out}
 
 
@@ -76,11 +79,41 @@ class _Scope:
         self.now = iso_now()
 
 
-def _render(text: str, scope: _Scope, key: str) -> Any:
+async def _render(text: str, scope: _Scope, key: str) -> Any:
     whole = _TEMPLATE.fullmatch(text.strip())
     if whole:
-        return _resolve(whole.group(1), scope, key)
-    return _TEMPLATE.sub(lambda m: _as_text(_resolve(m.group(1), scope, key)), text)
+        return await _value(whole.group(1), scope, key)
+    parts: list[str] = []
+    end = 0
+    for match in _TEMPLATE.finditer(text):
+        parts += [text[end : match.start()], _as_text(await _value(match.group(1), scope, key))]
+        end = match.end()
+    return "".join([*parts, text[end:]])
+
+
+async def _value(expr: str, scope: _Scope, key: str) -> Any:
+    if _PATH.match(expr):
+        return _resolve(expr, scope, key)
+    bindings = {
+        **scope.ctx.variables,
+        **scope.data,
+        "it": scope.data,
+        "$input": scope.data,
+        "$now": scope.now,
+        "$vars": dict(scope.ctx.variables),
+    }
+    try:
+        return await scope.ctx.evaluate_js(expr, mode="expression", bindings=bindings)
+    except RuntimeUnavailableError:
+        raise
+    except NodeError as exc:
+        raise node_failure(
+            _TYPE,
+            f"values.{key}: '{{{{ {expr} }}}}' failed as a JavaScript expression: "
+            f"{exc.error_type}: {exc}",
+            hint="fix the expression, or name a value: {{ count }}, {{ user.name }}, "
+            "{{ $input.x }}",
+        ) from exc
 
 
 def _as_text(value: Any) -> str:
@@ -90,14 +123,6 @@ def _as_text(value: Any) -> str:
 
 
 def _resolve(expr: str, scope: _Scope, key: str) -> Any:
-    if not _PATH.match(expr):
-        raise node_failure(
-            _TYPE,
-            f"values.{key}: '{{{{ {expr} }}}}' is not a field path; JavaScript expressions in "
-            "templates are not evaluated by edit-fields",
-            hint="name a value, e.g. {{ count }}, {{ user.name }} or {{ $input.x }}; compute "
-            "expressions with a transform node",
-        )
     head, *rest = expr.split(".")
     if head == "$now":
         root: Any = scope.now

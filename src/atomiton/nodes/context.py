@@ -73,6 +73,11 @@ class NodeContext(Protocol):
         go in and out as JSON. A JavaScript error raises NodeError with its type and stack."""
         ...
 
+    @property
+    def has_body(self) -> bool:
+        """True for a container node whose Blueprint entry has children to run."""
+        ...
+
     async def run_body(self, inputs: Mapping[str, Any], label: str) -> Any:
         """Run this container node's children (its body) once, as a sub-run fed ``inputs`` by
         port name, and return their value: the one sink's one output, else every sink's

@@ -81,6 +81,10 @@ class CallContext:
             node_id=self._call.node_id,
         )
 
+    @property
+    def has_body(self) -> bool:
+        return self._call.body is not None
+
     async def run_body(self, inputs: Mapping[str, Any], label: str) -> Any:
         if self._call.body is None:
             raise NodeError(
