@@ -76,6 +76,15 @@ class ProgressView:
         if event.kind is EventKind.RUN_STARTED:
             for node_id in event.payload.get("nodes", []):
                 self.rows.setdefault(node_id, _Row())
+            for warning in event.payload.get("warnings", []):
+                where = f"node '{warning.get('node_id')}': " if warning.get("node_id") else ""
+                hint = f" - {warning['hint']}" if warning.get("hint") else ""
+                self.console.print(
+                    Text(
+                        f"warning [{warning.get('code')}] {where}{warning.get('message')}{hint}",
+                        "yellow",
+                    )
+                )
             return
         if event.node_id is None:
             return
