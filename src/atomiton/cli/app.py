@@ -19,6 +19,7 @@ from rich.console import Console
 
 from atomiton.blueprint import load_blueprint
 from atomiton.blueprint.format import blueprint_json_schema
+from atomiton.cli.engine import make_engine
 from atomiton.cli.graph import to_dot, to_mermaid
 from atomiton.cli.progress import ProgressView
 from atomiton.cli.render import (
@@ -30,7 +31,7 @@ from atomiton.cli.render import (
     print_runs,
 )
 from atomiton.cli.serve import serve
-from atomiton.engines import ExecutionEngine, LocalEngine, RunResult, new_run_id
+from atomiton.engines import ExecutionEngine, RunResult, new_run_id
 from atomiton.errors import AtomitonError, ValidationError
 from atomiton.nodes import NodeRegistry
 from atomiton.runtimes import RuntimeRouter
@@ -59,6 +60,22 @@ DbOpt = Annotated[
         "--db",
         envvar="ATOMITON_DB",
         help="Run history database URL or file (default: SQLite under the user data directory).",
+    ),
+]
+
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine", help="Where nodes run: 'local' (this process) or 'ray' (a Ray cluster)."
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="The Ray cluster to join (default: start a local Ray).",
     ),
 ]
 
@@ -118,12 +135,14 @@ def run(
             help="The server's token (default: this user's token file).",
         ),
     ] = None,
+    engine_kind: EngineOpt = "local",
+    ray_address: RayAddressOpt = None,
 ) -> None:
     """Run a Blueprint: live progress, then its outputs and a summary."""
     inputs = _parse_input(input)
     variables = _parse_vars(var or [])
     blueprint = load_blueprint(file)
-    engine = _engine(server, token, nodes or [], db, concurrency)
+    engine = _engine(server, token, nodes or [], db, concurrency, engine_kind, ray_address)
     on_error = "continue" if continue_on_error else None
     result = asyncio.run(_run(engine, blueprint, inputs, variables, on_error, as_json))
     if as_json:
@@ -139,14 +158,13 @@ def _engine(
     nodes: list[str],
     db: str | None,
     concurrency: int | None,
+    kind: str = "local",
+    ray_address: str | None = None,
 ) -> ExecutionEngine:
-    """A LocalEngine, or a RemoteEngine for --server (same results, same output)."""
+    """A LocalEngine or RayEngine, or a RemoteEngine for --server (same results, same output)."""
     if server is None:
-        return LocalEngine(
-            registry=NodeRegistry.default(nodes),
-            router=RuntimeRouter.default(),
-            store=db or "default",
-            concurrency=concurrency,
+        return make_engine(
+            kind, nodes=nodes, db=db, concurrency=concurrency, ray_address=ray_address
         )
     from atomiton.engines.remote import RemoteEngine
     from atomiton.server import default_token_path

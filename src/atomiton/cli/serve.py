@@ -12,9 +12,7 @@ from typing import Annotated
 import platformdirs
 import typer
 
-from atomiton.engines import LocalEngine
-from atomiton.nodes import NodeRegistry
-from atomiton.runtimes import RuntimeRouter
+from atomiton.cli.engine import make_engine
 from atomiton.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -89,6 +87,13 @@ def serve(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, help="Most nodes running at once.")
     ] = None,
+    engine_kind: Annotated[
+        str, typer.Option("--engine", help="Where nodes run: 'local' or 'ray'.")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", envvar="RAY_ADDRESS", help="The Ray cluster to join."),
+    ] = None,
 ) -> None:
     """Serve the engine to the Atomiton editor (ws://localhost:3001), a web page and --server."""
     if (tls_certfile is None) != (tls_keyfile is None):
@@ -112,11 +117,8 @@ def serve(
     except ServerConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    engine = LocalEngine(
-        registry=NodeRegistry.default(nodes or []),
-        router=RuntimeRouter.default(),
-        store=db or "default",
-        concurrency=concurrency,
+    engine = make_engine(
+        engine_kind, nodes=nodes or [], db=db, concurrency=concurrency, ray_address=ray_address
     )
     sock = bind_socket(host, port)
     real_port = sock.getsockname()[1]

@@ -2,7 +2,10 @@
 
 ``None`` means ``$ATOMITON_DB`` or else ``history.db`` under the user data directory; a bare
 path means a SQLite file; ``memory`` (or ``sqlite://``) an in-process database for tests; any
-other SQLAlchemy URL (``postgresql://...``) is used as given.
+other SQLAlchemy URL is used as given. ``postgresql://`` (or ``postgres://``) without a driver
+gets psycopg 3 when it is installed (else psycopg2), so a shared history is one
+``--db postgresql://user:password@host/atomiton`` away; the schema is created and migrated by
+Alembic when the store opens (see ``migrations``).
 
 SQLite is opened in WAL mode (a second process reads while one writes), with
 ``synchronous=NORMAL`` (a commit survives a crash of the process; only an OS crash or power
@@ -14,6 +17,7 @@ processes queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,8 @@ from typing import Any
 import platformdirs
 import sqlalchemy as sa
 from sqlalchemy.pool import StaticPool
+
+from atomiton.errors import StoreError
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -38,7 +44,31 @@ def resolve_url(url: str | None) -> sa.URL:
         url = "sqlite://"
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
-    return sa.make_url(url)
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(
+            f"cannot parse the history database URL {url!r}: {exc}",
+            hint="use a file path, 'memory', or a SQLAlchemy URL such as "
+            "postgresql://user:password@host:5432/atomiton",
+        ) from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername=f"postgresql+{postgres_driver()}")
+    return parsed
+
+
+def postgres_driver() -> str:
+    """psycopg (3) when installed, else psycopg2; a clear error when neither is."""
+    for module, name in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module) is not None:
+            return name
+    raise StoreError(
+        "a postgresql:// history needs a PostgreSQL driver, and neither psycopg nor psycopg2 "
+        "is installed",
+        hint="pip install 'psycopg[binary]'",
+    )
 
 
 def is_memory(url: sa.URL) -> bool:

@@ -6,6 +6,9 @@ bytes and no dialect-specific JSON type is needed; times are epoch seconds as do
     runs        one row per run; ``last_seq`` is the last event written, ``updated_at`` its time
     node_runs   one row per (run, node); ``ordinal`` keeps the plan's node order
     events      every event, keyed by (run_id, seq); node logs are the ``node.log`` events
+
+The database itself is created and upgraded by the Alembic revisions in ``migrations/``; a change
+here goes with a new revision there (tests compare the two).
 """
 
 from __future__ import annotations

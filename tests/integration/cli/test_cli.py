@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -222,3 +223,28 @@ def test_graph_draws_groups_as_subgraphs(tmp_path: Path, db: Path) -> None:
     dot = atomiton("graph", str(flow), "--format", "dot", db=db)
     assert "subgraph cluster_n_g" in dot.stdout
     assert atomiton("graph", str(flow), "--format", "png", db=db).returncode == 2
+
+
+def test_engine_ray_runs_the_same_blueprint(tmp_path: Path, db: Path) -> None:
+    """--engine ray: the same document as a local run (a local Ray is started)."""
+    if (
+        importlib.util.find_spec("ray") is None
+        and os.environ.get("ATOMITON_REQUIRE_TOOLCHAINS") != "1"
+    ):
+        pytest.skip("needs Ray: pip install 'atomiton[ray]'")
+    flow = write_flow(
+        tmp_path / "f.flow.yaml",
+        (
+            "nodes:\n  - {id: a, type: add, parameters: {a: 1, b: 2}}\n"
+            "  - {id: b, type: add, parameters: {b: 10}}\n"
+            "edges:\n  - {source: a, target: b, sourceHandle: output, targetHandle: a}\n"
+        ),
+    )
+    proc = atomiton(
+        "run", str(flow), "--nodes", NODES, "--engine", "ray", "--json", db=db, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["outputs"] == {"b": {"output": 13}}
+    unknown = atomiton("run", str(flow), "--nodes", NODES, "--engine", "spark", db=db)
+    assert unknown.returncode == 2
+    assert "not an engine" in unknown.stderr
