@@ -1,12 +1,17 @@
-"""Run-history cost: the hot-path ``record`` call and the writer's throughput.
+"""Run-history cost: the hot-path ``record`` call, the writer's cost to the engine, and runs.
 
 Measured in one process, against baselines run in the same process:
 
 1. ``record()`` per call versus a bare ``deque.append`` (the floor for "only queue it"),
-   with the writer thread running as it would during a run;
+   with the writer running as it would during a run;
 2. ``EventBus.publish`` with the store subscribed versus with no subscriber;
-3. events written per second by the writer (events, node rows, run row, 500-event batches)
-   versus plain ``sqlite3.executemany`` of the same encoded event rows in one transaction.
+3. events written per second by the thread writer (events, node rows, run row, 500-event
+   batches) versus plain ``sqlite3.executemany`` of the same encoded event rows;
+4. the engine's side of history, thread writer versus writer process: CPU time of this
+   process per event (``record`` plus the writer thread, or plus the feeder that ships to
+   the writer process), the writer process's own CPU, and events per second end to end;
+5. a real engine: ``LocalEngine`` running a 10,000-node chain and a 10,000-node fan-out of a
+   trivial sync node, µs per node with no store, the thread writer and the writer process.
 
     python bench/bench_store.py [--nodes 10000]      # writes bench/results/store.md
 """
@@ -14,18 +19,25 @@ Measured in one process, against baselines run in the same process:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import collections
+import itertools
 import json
 import os
 import platform
+import resource
 import socket
 import sqlite3
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy
 
+import atomiton
+from atomiton import LocalEngine, NodeRegistry
+from atomiton.blueprint import Blueprint, load_blueprint
 from atomiton.events import Event, EventBus, EventKind, encode_event
 from atomiton.store import RunInfo, SqlStore
 
@@ -146,9 +158,124 @@ def bench_throughput(folder: Path, events: list[Event]) -> tuple[float, float]:
     return ours, raw
 
 
+def bench_engine_side(folder: Path, events: list[Event], writer: str) -> dict[str, float]:
+    """This process's CPU per event while recording and writing ``events``, the writer
+    process's CPU per event (children's CPU, counted once it has exited), events/s."""
+    store = SqlStore(str(folder / f"side-{writer}.db"), writer=writer)
+    try:
+        assert store.prepare(timeout=60), f"the {writer} writer did not start"
+        store.begin_run(info(events[0].run_id))
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = time.process_time()
+        start = time.perf_counter()
+        for event in events:
+            store.record(event)
+        store.flush()
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        assert store.stats["in_process"] == 0 or writer == "thread"
+    finally:
+        store.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    return {
+        "parent_us": cpu / len(events) * 1e6,
+        "child_us": child / len(events) * 1e6,
+        "per_s": len(events) / wall,
+    }
+
+
+@atomiton.node(id="trivial")
+def trivial(x: object = None) -> int:
+    return 1
+
+
+def engine_blueprint(shape: str, nodes: int) -> Blueprint:
+    ids = [f"n{i}" for i in range(nodes)]
+    if shape == "chain":
+        pairs = list(itertools.pairwise(ids))
+    else:  # fan-out: one source feeds every other node
+        pairs = [(ids[0], target) for target in ids[1:]]
+    edges = [
+        {"source": a, "target": b, "sourceHandle": "output", "targetHandle": "x"} for a, b in pairs
+    ]
+    data = {"id": shape, "name": shape, "nodes": [{"id": i, "type": "trivial"} for i in ids]}
+    return load_blueprint({**data, "edges": edges})
+
+
+async def timed_run(engine: LocalEngine, bp: Blueprint) -> dict[str, float]:
+    """One run: µs per node of ``execute``, this process's CPU per node meanwhile, and µs per
+    node until the history is written too (``execute`` plus the ``flush`` after it)."""
+    nodes = len(bp.nodes)
+    cpu = time.process_time()
+    start = time.perf_counter()
+    result = await engine.execute(bp)
+    took = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    assert result.ok, result.error
+    if engine.store is not None:
+        engine.store.flush()
+    total = time.perf_counter() - start
+    return {"us": took / nodes * 1e6, "cpu_us": cpu / nodes * 1e6, "total_us": total / nodes * 1e6}
+
+
+async def engine_runs(folder: Path, bp: Blueprint, repeat: int) -> dict[str, dict[str, float]]:
+    """The three engines side by side, warmed up (the writer process up first, then a run:
+    imports, inline promotion), then ``repeat`` rounds of one run each, interleaved; medians."""
+    engines: dict[str, LocalEngine] = {}
+    for writer in ("none", "thread", "process"):
+        store = None
+        if writer != "none":
+            store = SqlStore(str(folder / f"engine-{bp.id}-{writer}.db"), writer=writer)
+        engines[writer] = LocalEngine(registry=NodeRegistry([trivial]), store=store)
+    samples: dict[str, list[dict[str, float]]] = {writer: [] for writer in engines}
+    try:
+        for writer, engine in engines.items():
+            if isinstance(engine.store, SqlStore):  # before the warm-up: the engine measures
+                # its calls then to choose how to run them, so the start must not skew that
+                assert engine.store.prepare(timeout=60), f"the {writer} writer did not start"
+            await timed_run(engine, bp)
+        for _ in range(repeat):
+            for writer, engine in engines.items():
+                samples[writer].append(await timed_run(engine, bp))
+    finally:
+        for engine in engines.values():
+            await engine.aclose()
+    return {
+        writer: {key: statistics.median(s[key] for s in runs) for key in runs[0]}
+        for writer, runs in samples.items()
+    }
+
+
+def bench_engine(folder: Path, nodes: int, repeat: int) -> dict[str, dict[str, dict[str, float]]]:
+    return {
+        shape: asyncio.run(engine_runs(folder, engine_blueprint(shape, nodes), repeat))
+        for shape in ("chain", "fan-out")
+    }
+
+
+def engine_table(results: dict[str, dict[str, dict[str, float]]], nodes: int) -> list[str]:
+    lines = [
+        f"| {nodes:,}-node run | store | µs per node (`execute`) | vs no store | "
+        "engine-process CPU µs per node | µs per node until history is written |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    names = {"none": "none", "thread": "thread writer", "process": "writer process"}
+    for shape, by_writer in results.items():
+        base = by_writer["none"]["us"]
+        for writer, row in by_writer.items():
+            drain = "-" if writer == "none" else f"{row['total_us']:.1f}"
+            lines.append(
+                f"| {shape} | {names[writer]} | {row['us']:.1f} | {row['us'] / base:.2f}x | "
+                f"{row['cpu_us']:.1f} | {drain} |"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,6 +286,17 @@ def main() -> None:
             bench_throughput(folder / f"t{i}", run_events(f"t{i}", args.nodes)) for i in range(3)
         ]
         ours, raw = max(b[0] for b in best), max(b[1] for b in best)  # best of 3, interleaved
+        side: dict[str, list[dict[str, float]]] = {"thread": [], "process": []}
+        for i in range(3):  # interleaved, best of 3
+            for writer, found in side.items():
+                found.append(
+                    bench_engine_side(folder, run_events(f"s{i}{writer}", args.nodes), writer)
+                )
+        engine = bench_engine(folder, args.nodes, args.repeat)
+    thread = min(side["thread"], key=lambda r: r["parent_us"])
+    process = min(side["process"], key=lambda r: r["parent_us"])
+    thread_rate = max(r["per_s"] for r in side["thread"])
+    process_rate = max(r["per_s"] for r in side["process"])
     events = 3 * args.nodes + 2
     lines = [
         "# Run history (store) benchmark",
@@ -184,9 +322,43 @@ def main() -> None:
         "row, in 500-event transactions; the baseline writes the event rows alone in one",
         "transaction, so it is the floor for storing events at all.",
         "",
-        f"The writer thread spends about {1e6 / ours:.1f} µs of CPU per event, in the engine's",
-        f"process (about {3e6 / ours:.0f} µs per node at three events a node): under the GIL",
-        "that is the real price of history during a run of trivial nodes, not `record()`.",
+        "## The engine's side: thread writer versus writer process",
+        "",
+        f"{events:,} events recorded and flushed, best of 3 interleaved; CPU is `process_time`",
+        "of this process (every thread of it), the writer process's from `RUSAGE_CHILDREN`.",
+        "",
+        "| measure | writer process | thread writer (baseline) | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| engine-process CPU per event (`record` + writer thread or feeder) | "
+        f"{process['parent_us']:.2f} µs | {thread['parent_us']:.2f} µs | "
+        f"{process['parent_us'] / thread['parent_us']:.2f}x |",
+        f"| CPU per event in the writer process (on the other core) | "
+        f"{process['child_us']:.2f} µs | - | - |",
+        f"| events written per second, end to end | {process_rate:,.0f} /s | "
+        f"{thread_rate:,.0f} /s | {process_rate / thread_rate:.2f}x |",
+        "",
+        "## A real engine run",
+        "",
+        "`LocalEngine(registry=NodeRegistry([trivial]), store=SqlStore(file, writer=...))`, a",
+        "trivial sync `@atomiton.node`; medians of "
+        f"{args.repeat} rounds, the three engines interleaved, after a warm-up run each",
+        "(the writer process is up).",
+        "",
+        *engine_table(engine, args.nodes),
+        "",
+        "Reading these figures: the writer process takes the encoding and SQL off the engine's",
+        "process (the CPU-per-event row: `record` plus shipping against `record` plus writing),",
+        "which is what the GIL made the engine pay. Its own CPU per event includes its start",
+        "(importing SQLAlchemy, a few hundred ms) spread over the events, and unpickling. The",
+        "engine-run rows are medians of interleaved runs but move by tens of percent between",
+        "invocations when other work shares the machine's two vCPUs, and busy work on the other",
+        "vCPU slows this one (an unrelated SQLite/JSON loop in another process raised the",
+        "engine's own CPU per node by about 45% in a side test): on two cores the writer",
+        "process is not free. During `execute` the thread writer gets little of the GIL and",
+        "writes most of the history after the run (the last column); the writer process",
+        "keeps up during the run. The warm-up must come after the writer process is up: the",
+        "engine times a node's first calls to decide whether to run it inline, and a writer",
+        "process starting beside that warm-up once doubled the µs per node of a whole session.",
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,25 @@
 """``SqlStore``: run history in any SQLAlchemy database, SQLite by default.
 
-Writes of events go through one writer thread (see ``writer``); ``begin_run`` and
-``mark_interrupted`` write directly. Reads run in one snapshot each and first wait for this
-store's own queued events, so a caller always reads what it recorded.
+Events go through one writer: a process of its own for a database file or server
+(``writer="process"``, see ``process_writer``), so that their encoding and SQL run beside the
+engine instead of under its GIL; a thread in this process for an in-memory database, which
+no other process can reach, or when asked (``writer="thread"`` or ``$ATOMITON_HISTORY_WRITER``).
+``begin_run`` and ``mark_interrupted`` write directly. Reads run in one snapshot each and
+first wait for this store's own recorded events, so a caller always reads what it recorded.
+
+``record`` only appends to a queue; past ``high_water`` queued events (the writer far behind)
+it waits for the writer to catch up rather than grow without bound or drop anything, and
+counts the wait in ``stats``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
@@ -32,14 +41,19 @@ from atomiton.store.connect import (
 )
 from atomiton.store.encoding import from_json, json_text
 from atomiton.store.interrupted import interrupt_run, pid_alive
+from atomiton.store.process_writer import ProcessWriter
 from atomiton.store.schema import SCHEMA_VERSION, events, metadata, node_runs, runs, schema_info
-from atomiton.store.writer import EventWriter, FlushMarker
+from atomiton.store.writer import EventWriter, FlushMarker, Writer
 
 _RUN_FINISHED = EventKind.RUN_FINISHED
+WRITERS = ("process", "thread")
 
 
 class SqlStore:
-    """Run history at ``url`` (see ``connect.resolve_url``); large outputs under ``artifacts``."""
+    """Run history at ``url`` (see ``connect.resolve_url``); large outputs under ``artifacts``.
+
+    ``writer`` is ``"process"`` (the default, except in memory) or ``"thread"``.
+    """
 
     def __init__(
         self,
@@ -50,10 +64,14 @@ class SqlStore:
         interval: float = 0.05,
         batch: int = 500,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        writer: str | None = None,
+        high_water: int = 50_000,
     ) -> None:
         self.url = resolve_url(url)
+        memory = is_memory(self.url)
+        kind = _writer_kind(writer, memory)
         self._engine = create_engine(self.url, busy_timeout_ms=busy_timeout_ms)
-        self._lock = threading.Lock() if is_memory(self.url) else None
+        self._lock = threading.Lock() if memory else None
         folder = artifacts or default_artifact_dir(self.url)
         self.artifacts = None if folder is None else ArtifactFolder(folder, spill_limit)
         try:
@@ -64,16 +82,33 @@ class SqlStore:
         self._queue: deque[Event | FlushMarker] = deque()
         self._wake = threading.Event()
         self._batch = batch
+        self._high_water = max(high_water, 2 * batch)
         self._closed = False
-        self._writer = EventWriter(
-            self._engine,
-            self._queue,
-            self._wake,
-            artifacts=self.artifacts,
-            lock=self._lock,
-            interval=interval,
-            batch=batch,
-        )
+        self._waits = 0
+        self._waited_s = 0.0
+        self.writer_kind = kind
+        self._writer: Writer
+        if kind == "process":
+            self._writer = ProcessWriter(
+                self._engine,
+                self._queue,
+                self._wake,
+                artifacts=self.artifacts,
+                interval=interval,
+                batch=batch,
+                busy_timeout_ms=busy_timeout_ms,
+                high_water=self._high_water,
+            )
+        else:
+            self._writer = EventWriter(
+                self._engine,
+                self._queue,
+                self._wake,
+                artifacts=self.artifacts,
+                lock=self._lock,
+                interval=interval,
+                batch=batch,
+            )
         self._finalizer = weakref.finalize(self, _shut_down, self._writer, self._engine)
 
     def __repr__(self) -> str:
@@ -86,8 +121,11 @@ class SqlStore:
             raise StoreError(f"{self!r} is closed; event {event.kind} of run {event.run_id} lost")
         queue = self._queue
         queue.append(event)
-        if event.kind is _RUN_FINISHED or len(queue) == self._batch:
+        waiting = len(queue)
+        if event.kind is _RUN_FINISHED or waiting == self._batch:
             self._wake.set()
+        elif waiting >= self._high_water:
+            self._wait_for_room()
 
     def flush(self) -> None:
         if self._closed:
@@ -105,7 +143,42 @@ class SqlStore:
         """Events that could not be stored, with why (a bug if ever non-empty)."""
         return list(self._writer.dropped)
 
+    def prepare(self, timeout: float | None = 0) -> bool:
+        """Start the writer now rather than at the first run, and wait up to ``timeout``
+        seconds (``None``: as long as it takes) until it is ready; whether it is. A long-lived
+        engine (a server) may call it once; ``begin_run`` starts the writer anyway."""
+        return self._writer.prepare(timeout)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The writer in use, queue items it has written (``by_process``: in the writer
+        process; ``in_process``: here), and how often and how long ``record`` waited for it."""
+        return {
+            "writer": self.writer_kind,
+            **self._writer.counts,
+            "backpressure_waits": self._waits,
+            "backpressure_s": self._waited_s,
+            "dropped": len(self._writer.dropped),
+        }
+
+    def _wait_for_room(self) -> None:
+        """The writer is ``high_water`` events behind: wait until it has taken half of them."""
+        start = time.perf_counter()
+        self._waits += 1
+        writer = self._writer
+        while len(self._queue) > self._high_water // 2:
+            if not writer.alive:
+                raise StoreError(
+                    f"the history writer of {self!r} has stopped with "
+                    f"{len(self._queue)} events queued: {writer.failure}",
+                    hint="the run goes on without history; see the error above for why",
+                )
+            self._wake.set()
+            time.sleep(0.001)
+        self._waited_s += time.perf_counter() - start
+
     def begin_run(self, run: RunInfo) -> None:
+        self._writer.prepare()
         row = {
             "run_id": run.run_id,
             "status": "running",
@@ -132,7 +205,7 @@ class SqlStore:
             ) from None
 
     def mark_interrupted(self) -> list[str]:
-        if self._queue and not self._closed:
+        if not self._closed and not self._writer.idle:
             self.flush()  # a run this store just finished is not a candidate
         host = socket.gethostname()
         with self._write() as conn:
@@ -247,7 +320,7 @@ class SqlStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        if self._queue and not self._closed:
+        if not self._closed and not self._writer.idle:
             self.flush()  # read what this store recorded
         with self._locked(), self._engine.connect() as conn:
             yield conn
@@ -284,7 +357,24 @@ class SqlStore:
         )
 
 
-def _flush(writer: EventWriter, store: SqlStore | None = None) -> None:
+def _writer_kind(asked: str | None, memory: bool) -> str:
+    kind = asked or os.environ.get("ATOMITON_HISTORY_WRITER") or ("thread" if memory else "process")
+    if kind not in WRITERS:
+        raise StoreError(
+            f"unknown history writer {kind!r}",
+            hint=f"use one of {', '.join(WRITERS)} (argument writer= or $ATOMITON_HISTORY_WRITER)",
+        )
+    if memory and kind == "process":
+        if asked is None:  # the environment asked for all stores; memory cannot comply
+            return "thread"
+        raise StoreError(
+            "an in-memory history cannot be written by another process",
+            hint="use writer='thread', or a database file",
+        )
+    return kind
+
+
+def _flush(writer: Writer, store: SqlStore | None = None) -> None:
     marker = FlushMarker()
     writer.queue.append(marker)
     writer.wake.set()
@@ -296,10 +386,10 @@ def _flush(writer: EventWriter, store: SqlStore | None = None) -> None:
                 "program holds a write lock on the database",
             )
         if not writer.alive:
-            raise StoreError(f"the history writer thread of {store!r} has stopped")
+            raise StoreError(f"the history writer of {store!r} has stopped")
 
 
-def _shut_down(writer: EventWriter, engine: sa.Engine) -> None:
+def _shut_down(writer: Writer, engine: sa.Engine) -> None:
     """Write what is queued and stop; also run at interpreter exit for a store left open."""
     abort = False
     try:

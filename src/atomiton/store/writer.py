@@ -1,10 +1,16 @@
-"""The writer thread: drains the event queue into the database in batched transactions.
+"""The event writer: drains an event queue into the database in batched transactions.
 
-``SqlStore.record`` appends to a deque and returns; this thread wakes every ``interval``
-seconds (sooner when ``batch`` events are waiting or a run finished), takes everything queued,
-and writes it in one transaction: the events, the node rows they change and the run rows.
-Committed means durable against a crash of the process (SQLite WAL), so at most the last
-interval of events can be lost to ``kill -9``.
+An ``EventWriter`` is a thread that wakes every ``interval`` seconds (sooner when ``batch``
+events are waiting or a run finished), takes everything queued, and writes it in one
+transaction: the events, the node rows they change and the run rows. Committed means durable
+against a crash of the process (SQLite WAL). It runs either in the engine's process, fed by
+``SqlStore.record`` directly (``writer="thread"``), or in the writer process of
+``process_writer``, fed from the engine over a pipe (``writer="process"``, the default for a
+database file or server), so that encoding and SQL do not compete with the engine for its GIL.
+
+Progress is counted in queue items (events and flush markers): ``taken`` before they leave
+the queue, ``done`` once they are written (or dropped), so ``idle`` never misses a batch that
+is between the queue and the database.
 
 Failures: an ``OperationalError`` (database locked past the busy timeout, disk full) is
 retried with back-off until it succeeds or the store is closed; ``flush`` reports it meanwhile.
@@ -19,8 +25,8 @@ import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -35,15 +41,57 @@ _NODE_VALUES = [c.name for c in node_runs.c if c.name not in ("run_id", "node_id
 
 
 class FlushMarker:
-    """Queued by ``flush``; the writer sets ``done`` once everything before it is committed."""
+    """Queued by ``flush``; the writer sets ``done`` once everything before it is committed
+    (and calls ``on_done``, which the writer process uses to acknowledge a flush)."""
 
-    __slots__ = ("done",)
+    __slots__ = ("done", "on_done")
 
-    def __init__(self) -> None:
+    def __init__(self, on_done: Callable[[], None] | None = None) -> None:
         self.done = threading.Event()
+        self.on_done = on_done
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done()
+
+
+class Writer(Protocol):
+    """What ``SqlStore`` needs from its writer, in this process or in a writer process."""
+
+    queue: deque[Event | FlushMarker]
+    wake: threading.Event
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued or on its way to the database."""
+        ...
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the last write failed, while the writer retries it; ``None`` when healthy."""
+        ...
+
+    @property
+    def dropped(self) -> list[tuple[Event, str]]: ...
+
+    def prepare(self, timeout: float | None = 0) -> bool:
+        """A run is about to begin: get ready to write its events, waiting up to ``timeout``
+        seconds; whether it is ready."""
+        ...
+
+    @property
+    def counts(self) -> dict[str, int]: ...
+
+    def stop(self, *, abort: bool = False, timeout: float | None = None) -> None: ...
 
 
 class EventWriter:
+    """The writer thread: drains ``queue`` through a ``BatchWriter``."""
+
     def __init__(
         self,
         engine: sa.Engine,
@@ -54,21 +102,18 @@ class EventWriter:
         lock: threading.Lock | None,
         interval: float = 0.05,
         batch: int = 500,
+        pid: int | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
-        self.engine = engine
         self.queue = queue
         self.wake = wake
-        self.artifacts = artifacts
-        self.lock = lock
         self.interval = interval
         self.batch = batch
-        self.failure: BaseException | None = None
-        self.dropped: list[tuple[Event, str]] = []
-        self.written = 0
-        self._runs: dict[str, RunState] = {}
-        self._statements = _Statements(engine.dialect)
+        self.batches = BatchWriter(
+            engine, artifacts=artifacts, lock=lock, pid=pid, on_change=on_change
+        )
+        self.taken = 0
         self._stop = threading.Event()
-        self._abort = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name="atomiton-store-writer", daemon=True
         )
@@ -78,10 +123,33 @@ class EventWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def idle(self) -> bool:
+        return not self.queue and self.taken == self.batches.done  # in this order: see _drain
+
+    @property
+    def failure(self) -> BaseException | None:
+        return self.batches.failure
+
+    @property
+    def dropped(self) -> list[tuple[Event, str]]:
+        return self.batches.dropped
+
+    @property
+    def done(self) -> int:
+        return self.batches.done
+
+    def prepare(self, timeout: float | None = 0) -> bool:
+        return True  # always ready
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"in_process": self.batches.done}
+
     def stop(self, *, abort: bool = False, timeout: float | None = None) -> None:
         """Write what is queued (unless ``abort``) and end the thread."""
         if abort:
-            self._abort.set()
+            self.batches.abort.set()
         self._stop.set()
         self.wake.set()
         self._thread.join(timeout)
@@ -97,28 +165,65 @@ class EventWriter:
                 return
 
     def _drain(self) -> None:
-        items: list[Event | FlushMarker] = []
         queue = self.queue
-        while queue and len(items) < _MAX_PER_TRANSACTION:
-            items.append(queue.popleft())
+        count = min(len(queue), _MAX_PER_TRANSACTION)
+        self.taken += count  # before the queue empties, so that ``idle`` stays false
+        popleft = queue.popleft
+        self.batches.write([popleft() for _ in range(count)])
+
+
+class BatchWriter:
+    """Writes queue items to the database: events folded into rows, flush markers finished
+    once everything before them is committed. ``done`` counts the items handled; ``on_change``
+    (if given) is called after every ``write`` and whenever a write fails."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        artifacts: ArtifactFolder | None,
+        lock: threading.Lock | None,
+        pid: int | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.artifacts = artifacts
+        self.lock = lock
+        self.pid = os.getpid() if pid is None else pid  # the engine's, for rows it creates
+        self.on_change = on_change
+        self.failure: BaseException | None = None
+        self.dropped: list[tuple[Event, str]] = []
+        self.written = 0
+        self.done = 0
+        self.abort = threading.Event()
+        self._runs: dict[str, RunState] = {}
+        self._statements = _Statements(engine.dialect)
+
+    def write(self, items: list[Event | FlushMarker]) -> None:
         pending: list[Event] = []
         for item in items:
             if isinstance(item, FlushMarker):
                 self._write_reliably(pending)
+                self.done += len(pending) + 1
                 pending = []
-                item.done.set()
+                item.finish()
             else:
                 pending.append(item)
         self._write_reliably(pending)
+        self.done += len(pending)
+        if self.on_change is not None:
+            self.on_change()
 
     def _write_reliably(self, batch: list[Event]) -> None:
         delay = 0.05
-        while batch and not self._abort.is_set():
+        while batch and not self.abort.is_set():
             try:
                 self._write(batch)
             except sa.exc.OperationalError as exc:  # locked or disk trouble: try again later
                 self.failure = exc
-                self._abort.wait(delay)
+                if self.on_change is not None:
+                    self.on_change()
+                self.abort.wait(delay)
                 delay = min(delay * 2, 2.0)
                 continue
             except Exception as exc:  # something in the batch cannot be stored: isolate it
@@ -180,7 +285,7 @@ class EventWriter:
         conn = self.engine.connect().execution_options(atomiton_begin="IMMEDIATE")
         with conn, conn.begin():
             for state in new_runs:
-                conn.execute(sa.insert(runs), [_new_run_row(state)])
+                conn.execute(sa.insert(runs), [_new_run_row(state, self.pid)])
             statements.insert_events.execute(conn, event_rows)
             inserts: list[tuple[Any, ...]] = []
             updates: list[tuple[Any, ...]] = []
@@ -282,12 +387,12 @@ def _load_run(conn: sa.Connection, run_id: str) -> RunState:
     return state
 
 
-def _new_run_row(state: RunState) -> dict[str, Any]:
+def _new_run_row(state: RunState, pid: int) -> dict[str, Any]:
     return {
         "run_id": state.run_id,
         "status": "running",
         "started_at": state.updated_at or 0.0,
-        "pid": os.getpid(),
+        "pid": pid,
         "host": socket.gethostname(),
     }
 

@@ -6,6 +6,10 @@ records more events without flushing (d queued and started, 500 progress events 
 says "ready". The test waits 300 ms, well past the writer's 50 ms interval, and kills it with
 SIGKILL. Opening the store again and calling ``mark_interrupted()`` must then find every event
 the child recorded, mark the run and its running nodes interrupted, and keep the rest.
+
+The child runs once as it comes (its writer process is still starting: events are written in
+the child itself) and once with its writer process ready first, which must then write what
+the child shipped, see the end of its pipe, and exit on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pytest
 import atomiton
 from atomiton.events import EventKind
 from atomiton.store import SqlStore
+from atomiton.store.interrupted import pid_alive
 
 CHILD = textwrap.dedent(
     """
@@ -31,6 +36,8 @@ CHILD = textwrap.dedent(
     from atomiton.store import RunInfo, open_store
 
     store = open_store(sys.argv[1])
+    if sys.argv[2] == "ready":
+        assert store.prepare(timeout=60)
     store.begin_run(RunInfo("crash-run", "bp", "Crash", None, {}, {}, {}, os.getpid(),
                             socket.gethostname(), time.time()))
     bus = EventBus()
@@ -49,18 +56,19 @@ CHILD = textwrap.dedent(
     emit(K.NODE_STARTED, "d", attempt=1)
     for i in range(500):
         emit(K.NODE_PROGRESS, "b", percent=i / 5, message="step")
-    print("ready", os.getpid(), flush=True)
+    print("ready", getattr(store._writer, "pid", None), flush=True)
     time.sleep(60)
     """
 )
 
 
-def test_kill_9_loses_nothing_recorded_before_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["starting", "ready"])
+def test_kill_9_loses_nothing_recorded_before_it(tmp_path: Path, writer: str) -> None:
     db = tmp_path / "history.db"
     src = str(Path(atomiton.__file__).resolve().parents[1])  # the child imports this atomiton
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db)],
+        [sys.executable, "-c", CHILD, str(db), writer],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,6 +89,12 @@ def test_kill_9_loses_nothing_recorded_before_it(tmp_path: Path) -> None:
             child.kill()
         child.communicate(timeout=10)
     assert child.returncode == -signal.SIGKILL
+    if writer == "ready":  # the orphaned writer process finishes and exits by itself
+        writer_pid = int(line.split()[1])
+        deadline = time.monotonic() + 10
+        while pid_alive(writer_pid):
+            assert time.monotonic() < deadline, "the writer process outlived its engine"
+            time.sleep(0.01)
 
     store = SqlStore(str(db))
     try:
