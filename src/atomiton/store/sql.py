@@ -41,8 +41,9 @@ from atomiton.store.connect import (
 )
 from atomiton.store.encoding import from_json, json_text
 from atomiton.store.interrupted import interrupt_run, pid_alive
+from atomiton.store.migrations import migrate
 from atomiton.store.process_writer import ProcessWriter
-from atomiton.store.schema import SCHEMA_VERSION, events, metadata, node_runs, runs, schema_info
+from atomiton.store.schema import events, node_runs, runs
 from atomiton.store.writer import EventWriter, FlushMarker, Writer
 
 _RUN_FINISHED = EventKind.RUN_FINISHED
@@ -291,17 +292,10 @@ class SqlStore:
     # internals ----------------------------------------------------------------------------
 
     def _create_schema(self) -> None:
+        """Create or upgrade the schema with the Alembic migrations (SQLite and PostgreSQL
+        alike); a database written by a newer atomiton is refused."""
         with self._write() as conn:
-            metadata.create_all(conn)
-            version = conn.execute(sa.select(sa.func.max(schema_info.c.version))).scalar()
-            if version is None:
-                conn.execute(sa.insert(schema_info).values(version=SCHEMA_VERSION))
-            elif version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the history at {self.url.database or self.url} has schema version "
-                    f"{version}; this atomiton understands up to {SCHEMA_VERSION}",
-                    hint="upgrade atomiton, or point --db / ATOMITON_DB at another database",
-                )
+            migrate(conn, where=f"the history at {self.url.render_as_string(hide_password=True)}")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
