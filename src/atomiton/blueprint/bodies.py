@@ -67,6 +67,8 @@ def implicit_bodies(
 def _transform(
     bp: Blueprint, types: frozenset[str], prefix: str, decisions: list[BodyDecision]
 ) -> Blueprint:
+    if not any(n.blueprint is not None or n.type in types for n in bp.nodes):
+        return bp  # nothing to adopt a body: the common case, kept linear and cheap
     order = _topological(bp)
     if order is None:  # a cycle: validation reports it, there is no "downstream" to move
         return bp

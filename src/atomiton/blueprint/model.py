@@ -115,9 +115,16 @@ class Blueprint:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
     """The file this Blueprint was loaded from, if any."""
+    _by_id: Mapping[str, Node] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # an index, so that lookups by id stay O(1)
+        by_id: dict[str, Node] = {}
+        for n in self.nodes:
+            by_id.setdefault(n.id, n)  # with duplicate ids (a validation error) the first wins
+        object.__setattr__(self, "_by_id", by_id)
 
     def node(self, node_id: str) -> Node | None:
-        return next((n for n in self.nodes if n.id == node_id), None)
+        return self._by_id.get(node_id)
 
     @property
     def on_error(self) -> str:

@@ -8,12 +8,14 @@ many runs may go on at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +168,8 @@ class LocalEngine:
             },
         )
         try:
-            state = await driver.run()
+            with _collector_spared(len(plan)):
+                state = await driver.run()
         except asyncio.CancelledError:
             self._finish(run_id, "cancelled", {}, {"message": "the run was cancelled"}, started)
             raise
@@ -257,6 +260,31 @@ class LocalEngine:
             },
         )
         return duration
+
+
+GC_FREEZE_MIN_STEPS = 1_000
+_frozen_runs = 0
+
+
+@contextlib.contextmanager
+def _collector_spared(steps: int) -> Iterator[None]:
+    """During a large run, keep what already exists (the Blueprint, its plan: long-lived and
+    acyclic-heavy) out of the garbage collector's full passes, which otherwise rescan it over
+    and over and make a run's cost grow faster than its size. Unfrozen when the last large run
+    ends, so nothing is kept from collection for good."""
+    global _frozen_runs
+    if steps < GC_FREEZE_MIN_STEPS:
+        yield
+        return
+    if _frozen_runs == 0:
+        gc.freeze()
+    _frozen_runs += 1
+    try:
+        yield
+    finally:
+        _frozen_runs -= 1
+        if _frozen_runs == 0:
+            gc.unfreeze()
 
 
 def _cancel_reason(story: list[tuple[int, NodeState, str]]) -> str | None:

@@ -3,7 +3,7 @@
 Coroutine functions are awaited on the event loop; plain functions run on a thread pool so they
 never block it, except those that prove trivially fast: after eight consecutive calls under
 100 µs a sync node is called inline on the loop (the thread hand-off costs more than the work),
-and one inline call over 1 ms sends it back to the pool for good (``@node(inline=...)`` forces
+and a few inline calls over 1 ms send it back to the pool for good (``@node(inline=...)`` forces
 either way); functions marked ``parallelizable`` run on a process pool so CPU-bound nodes use
 every core (their module must be importable, or loadable from ``runtime.path``, in a fresh
 interpreter, and their values picklable; they get no live progress). A cancelled or timed-out
@@ -37,8 +37,11 @@ from atomiton.runtimes.context import CallContext
 INLINE_AFTER = 8
 """Consecutive thread-pool calls under INLINE_BELOW_S before a sync node is called inline."""
 INLINE_BELOW_S = 100e-6
-INLINE_ABANDON_S = 1e-3
-"""An inline call slower than this sends the node back to the thread pool for good."""
+INLINE_SLOW_S = 1e-3
+INLINE_ABANDON_AFTER = 3
+"""Inline calls slower than INLINE_SLOW_S (net of fast ones in between) before a node goes back
+to the thread pool for good: one pause of the machine does not end inlining, a node that
+really blocks does."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -50,6 +53,7 @@ class _Handler:
     policy: bool | None = None
     """``runtime.options.inline``: True always inline, False never, None adaptive."""
     streak: int = 0
+    slow: int = 0
     inline: bool = False
 
     def observe(self, seconds: float) -> None:
@@ -58,8 +62,12 @@ class _Handler:
         if self.policy is not None:
             return
         if self.inline:
-            if seconds > INLINE_ABANDON_S:
-                self.inline, self.policy = False, False
+            if seconds > INLINE_SLOW_S:
+                self.slow += 1
+                if self.slow >= INLINE_ABANDON_AFTER:
+                    self.inline, self.policy = False, False
+            elif self.slow:
+                self.slow -= 1
         elif seconds < INLINE_BELOW_S:
             self.streak += 1
             self.inline = self.streak >= INLINE_AFTER
