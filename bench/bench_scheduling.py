@@ -32,6 +32,7 @@ from typing import Any
 
 from atomiton import LocalEngine, NodeRegistry, node
 from atomiton.blueprint import Blueprint, load_blueprint
+from atomiton.engines.collector import collector_spared
 from atomiton.events import Event
 from atomiton.plan import build_plan
 
@@ -151,7 +152,8 @@ def plan_linearity(registry: NodeRegistry) -> list[tuple[int, float]]:
     for n in (1_000, 10_000, 50_000):
         bp = blueprint(random_dag(n))
         started = time.perf_counter()
-        build_plan(bp, registry)
+        with collector_spared(n):  # as LocalEngine.execute plans
+            build_plan(bp, registry)
         rows.append((n, (time.perf_counter() - started) / n * 1e6))
     return rows
 
@@ -224,8 +226,10 @@ def write(
         )
     lines += [
         "",
-        "Plan building (random DAG, 3 edges/node): µs per node stays flat as the graph "
-        "grows, so planning is linear.",
+        "Plan building (random DAG, 3 edges/node), measured as LocalEngine.execute plans. The "
+        "algorithm is linear (tests/unit/plan counts its calls: 10x the nodes, under 11x the "
+        "calls); what growth remains per node at 50k nodes is memory: caches and the "
+        "collector's passes over what planning allocates.",
         "",
         "| nodes | plan µs/node |",
         "| --- | --- |",

@@ -8,14 +8,12 @@ many runs may go on at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import platformdirs
 from atomiton.blueprint import Blueprint, load_blueprint
 from atomiton.blueprint.bodies import with_implicit_bodies
 from atomiton.engines.base import BlueprintSource
+from atomiton.engines.collector import collector_spared
 from atomiton.engines.driver import Driver, Limits, NodeRecord
 from atomiton.engines.result import NodeRun, RunResult
 from atomiton.errors import ValidationError
@@ -115,12 +114,13 @@ class LocalEngine:
     ) -> RunResult:
         bp = self._load(blueprint)
         inputs = dict(inputs or {})
-        report = validate(
-            bp, self.registry, runtime_check=self.router.check, provided_inputs=inputs.keys()
-        )
-        if not report.ok:
-            raise ValidationError(report)
-        plan = build_plan(bp, self.registry, variables=variables, on_error=on_error)
+        with collector_spared(len(bp.nodes)):
+            report = validate(
+                bp, self.registry, runtime_check=self.router.check, provided_inputs=inputs.keys()
+            )
+            if not report.ok:
+                raise ValidationError(report)
+            plan = build_plan(bp, self.registry, variables=variables, on_error=on_error)
         run_id = run_id or new_run_id()
         if run_id in self._active:
             raise ValueError(f"run '{run_id}' is already running")
@@ -168,7 +168,7 @@ class LocalEngine:
             },
         )
         try:
-            with _collector_spared(len(plan)):
+            with collector_spared(len(plan)):
                 state = await driver.run()
         except asyncio.CancelledError:
             self._finish(run_id, "cancelled", {}, {"message": "the run was cancelled"}, started)
@@ -260,31 +260,6 @@ class LocalEngine:
             },
         )
         return duration
-
-
-GC_FREEZE_MIN_STEPS = 1_000
-_frozen_runs = 0
-
-
-@contextlib.contextmanager
-def _collector_spared(steps: int) -> Iterator[None]:
-    """During a large run, keep what already exists (the Blueprint, its plan: long-lived and
-    acyclic-heavy) out of the garbage collector's full passes, which otherwise rescan it over
-    and over and make a run's cost grow faster than its size. Unfrozen when the last large run
-    ends, so nothing is kept from collection for good."""
-    global _frozen_runs
-    if steps < GC_FREEZE_MIN_STEPS:
-        yield
-        return
-    if _frozen_runs == 0:
-        gc.freeze()
-    _frozen_runs += 1
-    try:
-        yield
-    finally:
-        _frozen_runs -= 1
-        if _frozen_runs == 0:
-            gc.unfreeze()
 
 
 def _cancel_reason(story: list[tuple[int, NodeState, str]]) -> str | None:
