@@ -8,7 +8,7 @@
 
 import { EvaluateError, evaluate } from './lib/evaluate.mjs';
 import { FrameDecoder, ProtocolError, encodeFrame } from './lib/framing.mjs';
-import { HandlerError, loadHandler, registerTypeScript } from './lib/loader.mjs';
+import { HandlerError, cachedHandler, loadHandler, registerTypeScript } from './lib/loader.mjs';
 import { outputsFromReturn } from './lib/outputs.mjs';
 
 const PROTOCOL_VERSION = '1.0';
@@ -66,14 +66,41 @@ function context(id, params, controller) {
   };
 }
 
-async function execute(id, params) {
+function execute(id, params) {
+  const handler = cachedHandler(params.module, params.handler);
+  if (handler === null) return void executeAsync(id, params, null);
+  // Fast path, no event-loop turn: a handler that returns a plain value (not a promise) is
+  // answered at once; no cancel can arrive while it runs, the event loop being busy with it.
   const controller = new AbortController();
+  current = { id, controller };
+  let value;
+  try {
+    value = handler(params.inputs ?? {}, params.parameters ?? {}, context(id, params, controller));
+    if (value === null || typeof value?.then !== 'function') {
+      current = null;
+      return reply(id, { outputs: outputsFromReturn(value, params.outputPorts) });
+    }
+  } catch (err) {
+    current = null;
+    const info = describe(err);
+    return fail(id, CODES.nodeFailed, `${info.type}: ${info.message}`, err);
+  }
+  return void executeAsync(id, params, { controller, value });
+}
+
+async function executeAsync(id, params, started) {
+  const controller = started?.controller ?? new AbortController();
   current = { id, controller };
   const aborted = new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
   try {
-    const handler = await loadHandler(params.module, params.handler);
-    const ctx = context(id, params, controller);
-    const running = Promise.resolve().then(() => handler(params.inputs ?? {}, params.parameters ?? {}, ctx));
+    let running;
+    if (started) {
+      running = Promise.resolve(started.value);
+    } else {
+      const handler = await loadHandler(params.module, params.handler);
+      const ctx = context(id, params, controller);
+      running = Promise.resolve().then(() => handler(params.inputs ?? {}, params.parameters ?? {}, ctx));
+    }
     running.catch(() => {}); // a failure after cancellation has no one to report to
     const value = await Promise.race([running, aborted.then(() => aborted)]);
     if (controller.signal.aborted) return fail(id, CODES.cancelled, `request ${id} was cancelled`, { name: 'AbortError', message: `request ${id} was cancelled`, stack: '' });
@@ -119,7 +146,7 @@ function dispatch(message) {
     return fail(id ?? null, CODES.invalidRequest, 'invalid request: expected JSON-RPC 2.0 with a method');
   }
   switch (method) {
-    case 'execute': return void execute(id, params);
+    case 'execute': return execute(id, params);
     case 'evaluate': return runEvaluate(id, params);
     case 'cancel':
       if (current && current.id === params.requestId) current.controller.abort();

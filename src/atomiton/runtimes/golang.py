@@ -20,6 +20,7 @@ in a ``main`` package; ``runtime.module`` is that package's folder relative to t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import re
@@ -171,7 +172,14 @@ class GoRuntime:
 
 def _package_dir(definition: NodeDefinition) -> Path:
     runtime = definition.runtime
-    return (Path(runtime.path or ".") / (runtime.module or ".")).resolve()
+    package = os.path.join(runtime.path or ".", runtime.module or ".")
+    # resolve() costs an lstat per path part; cache it (keyed on cwd while the path is relative).
+    return _resolve_dir(package, "" if os.path.isabs(package) else os.getcwd())
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve_dir(package: str, cwd: str) -> Path:
+    return Path(cwd, package).resolve()
 
 
 def _module_root(package: Path) -> Path | None:

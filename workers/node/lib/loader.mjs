@@ -22,6 +22,17 @@ export function registerTypeScript(cacheDir) {
 
 const modules = new Map(); // path -> { mtime, module }
 
+/** The handler when its module is already imported and unchanged, else null (no await). */
+export function cachedHandler(path, handler) {
+  const entry = modules.get(path);
+  if (!entry || typeof entry.module[handler] !== 'function') return null;
+  try {
+    return statSync(path).mtimeMs === entry.mtime ? entry.module[handler] : null;
+  } catch {
+    return null; // loadHandler reports the missing file
+  }
+}
+
 export async function loadHandler(path, handler) {
   if (!path || !handler) throw new HandlerError(`execute needs a module and a handler, got module=${JSON.stringify(path)} handler=${JSON.stringify(handler)}`);
   let mtime;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,18 @@ def execute_params(
         "nodeType": call.definition.id,
         "module": module,
         "handler": handler,
-        "inputs": encode_value(dict(call.inputs), artifact_dir),
-        "parameters": encode_value(dict(call.parameters), artifact_dir),
+        "inputs": _encoded(call.inputs, artifact_dir),
+        "parameters": _encoded(call.parameters, artifact_dir),
         "artifactDir": str(artifact_dir),
         "timeoutMs": max(1, round(call.timeout_s * 1000)) if call.timeout_s else None,
         "outputPorts": list(call.definition.output_names),
-        "variables": encode_value(dict(call.variables), artifact_dir),
+        "variables": _encoded(call.variables, artifact_dir),
     }
+
+
+def _encoded(values: Mapping[str, Any], artifact_dir: Path) -> Any:
+    """``values`` in wire form; an empty mapping (most parameters and variables) costs nothing."""
+    return encode_value(dict(values), artifact_dir) if values else {}
 
 
 async def execute(
