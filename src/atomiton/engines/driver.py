@@ -133,7 +133,9 @@ class Driver:
         self._ids = [prefix + s.node_id for s in plan.steps]
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._started: dict[int, float] = {}
-        self._templated = [templates.has_template(dict(s.parameters)) for s in plan.steps]
+        self._templated = [
+            bool(s.parameters) and templates.has_template(dict(s.parameters)) for s in plan.steps
+        ]
         self._done: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
@@ -150,8 +152,9 @@ class Driver:
             s.definition is not None and s.sub_plan is None and not s.timeout_s for s in plan.steps
         ]
         self._services = router.services
-        for node_id in self._ids:
-            records[node_id] = NodeRecord()
+        self._records = [NodeRecord() for _ in self._ids]  # by step index: no lookup per event
+        for node_id, record in zip(self._ids, self._records, strict=True):
+            records[node_id] = record
 
     # -- running -------------------------------------------------------------------------------
 
@@ -252,7 +255,7 @@ class Driver:
     def _transition(self, ins: Transition) -> None:
         i = ins.index
         node_id = self._ids[i]
-        record = self.records[node_id]
+        record = self._records[i]
         state = ins.state
         record.status = state  # a StrEnum: already the status string
         kind = _EVENT_FOR_STATE.get(state)

@@ -32,6 +32,8 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
+        self._snapshot: tuple[Subscription, ...] = ()
+        """``_subscriptions`` frozen for publish: a listener may (un)subscribe mid-publish."""
         self._seq: dict[str, int] = {}
         self.errors: list[BaseException] = []
 
@@ -39,11 +41,13 @@ class EventBus:
         """Call ``listener`` with every event (of ``run_id`` only, if given)."""
         sub = Subscription(listener, run_id, self)
         self._subscriptions.append(sub)
+        self._snapshot = tuple(self._subscriptions)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
+            self._snapshot = tuple(self._subscriptions)
 
     def next_seq(self, run_id: str) -> int:
         return self._seq.get(run_id, 0) + 1
@@ -59,7 +63,7 @@ class EventBus:
         seq = self._seq.get(run_id, 0) + 1
         self._seq[run_id] = seq
         event = Event(run_id, seq, kind, time, node_id, payload or {})
-        for sub in tuple(self._subscriptions):
+        for sub in self._snapshot:
             if sub.run_id is not None and sub.run_id != run_id:
                 continue
             try:

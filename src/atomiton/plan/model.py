@@ -15,7 +15,7 @@ from atomiton.blueprint.model import Blueprint, Node
 from atomiton.nodes.definition import NodeDefinition
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, like Step: several per step, never mutated
 class Binding:
     """One incoming edge: ``source``'s output ``source_port`` (None: the whole object) feeds
     this step's ``target_port``."""

@@ -42,18 +42,30 @@ def _plan(
     bindings: list[list[Binding]] = [[] for _ in bp.nodes]
     deps: list[dict[int, None]] = [{} for _ in bp.nodes]
     error_routed = [False] * len(bp.nodes)
+    # Ports resolved once per (shape, handle): shapes are shared by every node of a type.
+    targets: dict[tuple[int, str | None], str | None] = {}
+    sources: dict[tuple[int, str | None], str | None] = {}
     for edge in bp.edges:
         src, dst = index[edge.source], index[edge.target]
-        port = target_port(shapes[dst], edge.target_handle)
+        key = (id(shapes[dst]), edge.target_handle)
+        if key not in targets:
+            targets[key] = target_port(shapes[dst], edge.target_handle)
+        port = targets[key]
         if port is None:  # validation reports it; a plan is only built for valid Blueprints
             raise ValueError(f"edge {edge.id} has an unresolvable target port")
-        resolved = source_port(shapes[src], edge.source_handle)
-        bindings[dst].append(Binding(src, resolved.port, port, edge.id))
+        key = (id(shapes[src]), edge.source_handle)
+        if key not in sources:
+            sources[key] = source_port(shapes[src], edge.source_handle).port
+        resolved = sources[key]
+        bindings[dst].append(Binding(src, resolved, port, edge.id))
         deps[dst][src] = None
-        if resolved.port == ERROR_PORT:
+        if resolved == ERROR_PORT:
             error_routed[src] = True
     refs: list[tuple[int, ...]] = []
     for i, node in enumerate(bp.nodes):
+        if not node.parameters:  # most nodes: nothing to scan
+            refs.append(())
+            continue
         found = tuple(
             index[r] for r in sorted(templates.node_references(node.parameters)) if r in index
         )

@@ -63,9 +63,12 @@ class RunStatus(StrEnum):
 
 
 # -- stimuli ---------------------------------------------------------------------------------
+# Stimuli and instructions are records nobody mutates. The ones made once or more per node
+# (Succeeded, Dispatch, Transition) are not frozen: a frozen __init__ costs about twice as much,
+# and the driver makes five of them per node.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Succeeded:
     index: int
     outputs: Mapping[str, Any]
@@ -109,7 +112,7 @@ Stimulus = Succeeded | Failed | Stopped | RetryDue | Completed | CancelRun
 # -- instructions ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dispatch:
     index: int
     inputs: Mapping[str, Any]
@@ -130,7 +133,7 @@ class Interrupt:
     index: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transition:
     index: int
     state: NodeState

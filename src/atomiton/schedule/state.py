@@ -25,6 +25,7 @@ from typing import Any
 from atomiton.nodes.definition import ERROR_PORT
 from atomiton.plan.model import ExecutionPlan, Step
 from atomiton.schedule.model import (
+    FINAL_STATES,
     TRANSITIONS,
     CancelRun,
     Completed,
@@ -92,6 +93,7 @@ class RunState:
         self._cancelled = False
         self._finished = False
         self._final = 0
+        self._troubled = False  # some node failed, was abandoned or cancelled: _decide looks
 
     # -- public interface ----------------------------------------------------------------------
 
@@ -168,15 +170,17 @@ class RunState:
             raise InvalidTransition(f"{self.steps[i].node_id}: {old} -> {new} ({reason})")
         self.state[i] = new
         self.story.append((i, new, reason))
-        if new.is_final:
+        if new in FINAL_STATES:  # NodeState.is_final, without a property call per move
             self._final += 1
+            if new is not S.SUCCEEDED and new is not S.SKIPPED:
+                self._troubled = True
         out.append(Transition(i, new, reason, payload or {}))
 
     def _decide(self, step: Step, out: list[Instruction]) -> None:
         """All of ``step``'s dependencies are final: queue, skip or abandon it."""
         i = step.index
         state = self.state
-        for d in step.deps:
+        for d in step.deps if self._troubled else ():  # untroubled: every dep succeeded or skipped
             if state[d] is S.ABANDONED or (state[d] is S.FAILED and not self.steps[d].error_routed):
                 self._move(i, S.ABANDONED, f"upstream '{self.steps[d].node_id}' failed", out)
                 return
@@ -277,6 +281,8 @@ class RunState:
         if step.needs_gpu and self.gpus:
             self._gpus_used -= 1
             keys.append("gpu")
+        if not self._blocked:
+            return  # nothing waits on a limit: the usual case
         for key in keys:  # a GPU node frees both its pool slot and its GPU
             for b in self._blocked.pop(key, ()):
                 heapq.heappush(self._heap, (-self.steps[b].priority, b))

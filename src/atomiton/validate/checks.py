@@ -21,7 +21,14 @@ from atomiton.blueprint import templates
 from atomiton.blueprint.model import CONTROL_PARAMETERS, Blueprint, Node
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.nodes.registry import NodeRegistry
-from atomiton.validate.ports import TRIGGER, Shape, shape_of, source_port, target_port
+from atomiton.validate.ports import (
+    TRIGGER,
+    Shape,
+    SourcePort,
+    shape_of,
+    source_port,
+    target_port,
+)
 from atomiton.validate.report import Code, Issue, Report, Severity
 
 RuntimeCheck = Callable[[NodeDefinition], str | None]
@@ -55,8 +62,24 @@ def validate(
 ) -> Report:
     """Every problem of ``blueprint``; ``provided_inputs`` are the run's input port names."""
     issues: list[Issue] = []
+    if runtime_check is not None:
+        runtime_check = _once_per_definition(runtime_check)
     _check_blueprint(blueprint, registry, runtime_check, set(provided_inputs), "", issues)
     return Report(tuple(issues))
+
+
+def _once_per_definition(check: RuntimeCheck) -> RuntimeCheck:
+    """``check`` asked once per node type: a Blueprint has thousands of nodes of few types.
+    Keyed by identity: the registry keeps every definition alive while validation runs."""
+    reasons: dict[int, str | None] = {}
+
+    def cached(definition: NodeDefinition) -> str | None:
+        key = id(definition)
+        if key not in reasons:
+            reasons[key] = check(definition)
+        return reasons[key]
+
+    return cached
 
 
 def _check_blueprint(
@@ -80,6 +103,7 @@ def _check_blueprint(
     shapes: dict[str, Shape] = {}
     definitions: dict[str, NodeDefinition | None] = {}
     per_node: list[NodeDefinition | None] = []  # by position: two nodes may share an id
+    by_type: dict[int, Shape] = {}  # a definition's shape, computed once
     seen: set[str] = set()
     for node in bp.nodes:
         if node.id in seen:
@@ -88,10 +112,17 @@ def _check_blueprint(
         definition = _definition(node, registry, runtime_check, add)
         definitions[node.id] = definition
         per_node.append(definition)
-        if node.is_group or definition is not None:
+        if definition is not None:
+            shape = by_type.get(id(definition))
+            if shape is None:
+                shape = by_type[id(definition)] = shape_of(node, definition)
+            shapes[node.id] = shape
+        elif node.is_group:
             shapes[node.id] = shape_of(node, definition)
 
     fed: dict[tuple[str, str], str] = {}
+    compatible: set[tuple[int, str | None, int, str]] = set()  # port pairs already compared
+    resolved_sources: dict[tuple[int, str | None], SourcePort] = {}  # by (shape, handle)
     for edge in bp.edges:
         if edge.source not in seen:
             add(
@@ -109,7 +140,10 @@ def _check_blueprint(
             )
         src, dst = shapes.get(edge.source), shapes.get(edge.target)
         if src is not None and edge.target in seen:
-            resolved = source_port(src, edge.source_handle)
+            key = (id(src), edge.source_handle)
+            resolved = resolved_sources.get(key)
+            if resolved is None:
+                resolved = resolved_sources[key] = source_port(src, edge.source_handle)
             if resolved.unknown:
                 add(
                     Code.UNKNOWN_OUTPUT_PORT,
@@ -136,7 +170,7 @@ def _check_blueprint(
             else:
                 fed[(edge.target, port)] = edge.id
             if port is not None and src is not None:
-                _compare_types(edge.id, edge, port, definitions, add)
+                _compare_types(edge.id, edge, port, definitions, add, compatible)
 
     _check_cycles(bp, add)
     for node, definition in zip(bp.nodes, per_node, strict=True):
@@ -212,16 +246,28 @@ def _bad_target(edge_id: str, target: str, handle: str | None, shape: Shape, add
 
 
 def _compare_types(
-    edge_id: str, edge: Any, port: str, definitions: Mapping[str, NodeDefinition | None], add: Any
+    edge_id: str,
+    edge: Any,
+    port: str,
+    definitions: Mapping[str, NodeDefinition | None],
+    add: Any,
+    compatible: set[tuple[int, str | None, int, str]],
 ) -> None:
+    """Warn when the edge joins ports of different types; ``compatible`` remembers the
+    (definition, port) pairs found fine, so thousands of like edges are compared once."""
     src_def, dst_def = definitions.get(edge.source), definitions.get(edge.target)
     if src_def is None or dst_def is None or edge.source_handle is None:
         return
+    key = (id(src_def), edge.source_handle, id(dst_def), port)
+    if key in compatible:
+        return
     out, inp = src_def.output(edge.source_handle), dst_def.input(port)
     if out is None or inp is None:
+        compatible.add(key)
         return
     a, b = out.data_type, inp.data_type
     if "any" in (a, b) or a == b:
+        compatible.add(key)
         return
     add(
         Code.INCOMPATIBLE_PORTS,
@@ -240,6 +286,8 @@ def _check_cycles(bp: Blueprint, add: Any) -> None:
         if edge.source in graph and edge.target in graph:
             graph[edge.source].append(edge.target)
     for node in bp.nodes:
+        if not node.parameters:
+            continue
         for ref in templates.node_references(node.parameters):
             if ref in graph:
                 graph[ref].append(node.id)
