@@ -14,14 +14,17 @@ its worker, and the coroutine re-raises ``CancelledError``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import pickle
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 import ray.exceptions
 
 from atomiton.engines.ray.resources import LIGHT_CPUS, Resources, resources_for
-from atomiton.engines.ray.tasks import Summary, run_python_call
+from atomiton.engines.ray.tasks import Summary, run_python_call, run_python_node
 from atomiton.engines.ray.values import INLINE_LIMIT_BYTES, marker_of, markers_in, stamp
 from atomiton.errors import (
     NodeCancelledError,
@@ -152,8 +155,11 @@ class RayRuntime:
         self.light_cpus = light_cpus
         self.inline_limit = inline_limit
         self._local = PythonRuntime(threads=1, processes=1)
-        self._task = ray.remote(num_returns=2, max_retries=0)(run_python_call)
-        self._functions: dict[Resources, Any] = {}
+        light = ray.remote(num_returns=2, max_retries=0, num_cpus=light_cpus)
+        self._task: Any = light(run_python_call)
+        self._node_task: Any = light(run_python_node)
+        self._functions: dict[tuple[bool, Resources], Any] = {}
+        self._shipped: dict[int, _Shipped] = {}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -174,16 +180,66 @@ class RayRuntime:
         return None
 
     async def invoke(self, call: NodeCall, reporter: Reporter) -> NodeResult:
-        resources = self.resources(call.definition)
-        function = self._functions.get(resources)
-        if function is None:
-            function = self._functions[resources] = self._task.options(**resources.options())
+        shipped = self._shipped.get(id(call.definition))
+        if shipped is None or shipped.definition is not call.definition:
+            shipped = self._shipped[id(call.definition)] = self._ship(call.definition)
         objects, args = self.table.arguments(call)
-        refs = function.remote(call, objects, self.inline_limit, *args)
+        if call.body is None and not call.services:
+            envelope = (
+                shipped.key,
+                shipped.blob,
+                call.run_id,
+                call.node_id,
+                call.inputs,
+                call.parameters,
+                call.attempt,
+                call.artifact_dir,
+                call.timeout_s,
+                call.variables,
+                objects,
+                self.inline_limit,
+            )
+            refs = shipped.function.remote(envelope, *args)
+        else:  # engine services or a body cannot be sent piecewise: the whole call crosses
+            refs = shipped.whole.remote(call, objects, self.inline_limit, *args)
         return await collect(refs, call, reporter, self.table, _force_cancel)
+
+    def _ship(self, definition: NodeDefinition) -> _Shipped:
+        """A definition's task functions and its pickle, made once per definition object."""
+        resources = self.resources(definition)
+        blob = pickle.dumps(definition, protocol=pickle.HIGHEST_PROTOCOL)
+        key = f"{definition.id}:{hashlib.blake2b(blob, digest_size=12).hexdigest()}"
+        return _Shipped(
+            definition,
+            key,
+            blob,
+            self._function(self._node_task, resources),
+            self._function(self._task, resources),
+        )
+
+    def _function(self, task: Any, resources: Resources) -> Any:
+        """``task`` with ``resources``; the plain task when they are the light default."""
+        whole = task is self._task
+        function = self._functions.get((whole, resources))
+        if function is None:
+            default = resources == Resources(self.light_cpus)
+            function = task if default else task.options(**resources.options())
+            self._functions[(whole, resources)] = function
+        return function
 
     async def aclose(self) -> None:
         await self._local.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Shipped:
+    """What the driver keeps per node definition: the pickle a worker reads once, by key."""
+
+    definition: NodeDefinition
+    key: str
+    blob: bytes
+    function: Any
+    whole: Any
 
 
 def _force_cancel(ref: ray.ObjectRef[Any]) -> None:

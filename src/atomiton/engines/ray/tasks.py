@@ -1,8 +1,10 @@
 """What runs inside a Ray worker: one node call, its outputs split, its failure described.
 
-A Ray task (or a runtime actor's method) receives the driver's :class:`NodeCall` whose inputs may
-hold markers (see :mod:`.values`), plus the large-output objects those markers name as task
-arguments (Ray resolves them on the worker's node). It swaps the markers for the values, runs
+A Ray task receives only what the call needs (:data:`Envelope`: the definition pickled once on
+the driver, read once per worker; a runtime actor's method and a call with engine services
+receive the whole :class:`NodeCall`). Its inputs may hold markers (see :mod:`.values`); the
+large-output objects those markers name come as task arguments (Ray resolves them on the
+worker's node). It swaps the markers for the values, runs
 the call on a runtime (Python in the worker process itself; other languages on the warm workers
 of an actor), and returns two objects: a small *summary* the driver awaits, and the large
 outputs, which stay in the object store.
@@ -19,13 +21,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import pickle
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from atomiton.engines.ray.values import split_outputs, substitute
 from atomiton.errors import NodeError
-from atomiton.runtimes import NodeCall, PythonRuntime, Runtime
+from atomiton.nodes.definition import NodeDefinition
+from atomiton.runtimes import NodeCall, NodeResult, PythonRuntime, Runtime
 
 Summary = dict[str, Any]
 
@@ -69,21 +73,36 @@ async def perform(
     reporter = RecordingReporter()
     try:
         result = await runtime.invoke(resolve_inputs(call, objects, resolved), reporter)
+    except Exception as exc:
+        return describe_failure(exc, reporter), None
+    return summarise(result, reporter, inline_limit)
+
+
+def summarise(
+    result: NodeResult, reporter: RecordingReporter, inline_limit: int
+) -> tuple[Summary, dict[str, Any] | None]:
+    """The summary and the large outputs of a call that returned."""
+    try:
         inline, large = split_outputs(result.outputs, inline_limit)
-    except NodeError as exc:
+    except Exception as exc:
+        return describe_failure(exc, reporter), None
+    return {"outputs": inline, "reports": reporter.reports}, large
+
+
+def describe_failure(exc: Exception, reporter: RecordingReporter) -> Summary:
+    """A failed call as data: the node's error, its class, whether a retry may help."""
+    if isinstance(exc, NodeError):
         error = exc.to_dict()
         if "stack" not in error:
             error["stack"] = "".join(traceback.format_exception(exc))
         summary = {"error": error, "class": type(exc).__name__, "retryable": exc.retryable}
-        return {**summary, "reports": reporter.reports}, None
-    except Exception as exc:  # the error boundary around user code: keep the traceback
-        error = {
-            "type": type(exc).__name__,
-            "message": str(exc) or type(exc).__name__,
-            "stack": "".join(traceback.format_exception(exc)),
-        }
-        return {"error": error, "class": "", "retryable": True, "reports": reporter.reports}, None
-    return {"outputs": inline, "reports": reporter.reports}, large
+        return {**summary, "reports": reporter.reports}
+    error = {  # the error boundary around user code: keep the traceback
+        "type": type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "stack": "".join(traceback.format_exception(exc)),
+    }
+    return {"error": error, "class": "", "retryable": True, "reports": reporter.reports}
 
 
 @functools.cache
@@ -106,3 +125,67 @@ def run_python_call(
         call, definition=dataclasses.replace(call.definition, performance=performance)
     )
     return loop.run_until_complete(perform(runtime, call, objects, resolved, inline_limit))
+
+
+_definitions: dict[str, NodeDefinition] = {}
+
+
+def worker_definition(key: str, blob: bytes) -> NodeDefinition:
+    """The definition ``key`` names, unpickled once per worker process and kept.
+
+    ``parallelizable`` is off (the task is a process of its own with the CPU it asked for) and
+    ``inline`` on: a sync handler is called on this thread, with no hop to a thread pool, since
+    nothing else runs in this worker while it works; a cancelled task's process is killed.
+    """
+    found = _definitions.get(key)
+    if found is None:
+        definition: NodeDefinition = pickle.loads(blob)
+        runtime = dataclasses.replace(
+            definition.runtime, options={**definition.runtime.options, "inline": True}
+        )
+        performance = dataclasses.replace(definition.performance, parallelizable=False)
+        found = _definitions[key] = dataclasses.replace(
+            definition, runtime=runtime, performance=performance
+        )
+    return found
+
+
+Envelope = tuple[
+    str, bytes, str, str, Mapping[str, Any], Mapping[str, Any], int, Any, Any, Any, Any, int
+]
+"""What a Python node's task receives, as one argument (Ray serialises each argument apart):
+``(key, blob, run_id, node_id, inputs, parameters, attempt, artifact_dir, timeout_s,
+variables, objects, inline_limit)``."""
+
+
+def run_python_node(
+    envelope: Envelope, *resolved: Mapping[str, Any]
+) -> tuple[Summary, dict[str, Any] | None]:
+    """The body of the Ray task for a Python node: only what the call needs crosses.
+
+    ``blob`` is the pickled definition (pickled once on the driver), read only on this worker's
+    first call for ``key``; ``resolved`` are the large-output objects ``objects`` indexes.
+    """
+    runtime, loop = _python_worker()
+    key, blob, run_id, node_id, inputs, parameters, attempt, *context = envelope
+    artifact_dir, timeout_s, variables, objects, inline_limit = context
+    call = NodeCall(
+        run_id=run_id,
+        node_id=node_id,
+        definition=worker_definition(key, blob),
+        inputs=inputs,
+        parameters=parameters,
+        attempt=attempt,
+        artifact_dir=artifact_dir,
+        timeout_s=timeout_s,
+        variables=variables,
+    )
+    call = resolve_inputs(call, objects, resolved)
+    reporter = RecordingReporter()
+    try:
+        result = runtime.try_inline(call, reporter)
+    except Exception as exc:
+        return describe_failure(exc, reporter), None
+    if result is None:  # a coroutine function: awaited on this worker's loop
+        return loop.run_until_complete(perform(runtime, call, {}, (), inline_limit))
+    return summarise(result, reporter, inline_limit)
