@@ -39,6 +39,19 @@ def primary(value: Any) -> Any:
     return value["result"] if is_output_object(value) else value
 
 
+def unwrap(value: Any) -> Any:
+    """The data in an upstream output object: an Atomiton output object's ``result`` (also
+    edit-fields' ``{result}`` and group's ``{result, metadata}``, which have no ``success``),
+    a spreadsheet's ``records``."""
+    value = primary(value)
+    if isinstance(value, Mapping):
+        if "result" in value and set(value) <= {"result", "metadata"}:
+            return value["result"]
+        if "records" in value and "rowCount" in value:
+            return value["records"]
+    return value
+
+
 def first_given(*values: Any) -> Any:
     """The first value that is not None (Atomiton's ``getInput(key) ?? config[key]``)."""
     return next((v for v in values if v is not None), None)

@@ -23,8 +23,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from pydantic import Field
 
 from atomiton.errors import NodeError, RuntimeUnavailableError
-from atomiton.library._compat import iso_now, node_failure
-from atomiton.library.transform import unwrap
+from atomiton.library._compat import iso_now, node_failure, unwrap
 from atomiton.nodes import NodeContext, node
 
 _TYPE = "loop"

@@ -23,9 +23,8 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import Field
 
-from atomiton.library._compat import node_failure
+from atomiton.library._compat import node_failure, unwrap
 from atomiton.library.loop import Outcome, has_body, run_each
-from atomiton.library.transform import unwrap
 from atomiton.nodes import NodeContext, node
 
 _TYPE = "parallel"

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from pydantic import Field
 
 from atomiton.errors import NodeError, RuntimeUnavailableError
-from atomiton.library._compat import node_failure, primary
+from atomiton.library._compat import node_failure, unwrap
 from atomiton.nodes import NodeContext, node
 
 _TYPE = "transform"
@@ -128,19 +128,6 @@ def _output(result: Any, given: Any, operation: str) -> TransformOutput:
         "operation": operation,
         "success": True,
     }
-
-
-def unwrap(value: Any) -> Any:
-    """The data in an upstream output object: an Atomiton output object's ``result`` (also
-    edit-fields' ``{result}`` and group's ``{result, metadata}``, which have no ``success``),
-    a spreadsheet's ``records``."""
-    value = primary(value)
-    if isinstance(value, Mapping):
-        if "result" in value and set(value) <= {"result", "metadata"}:
-            return value["result"]
-        if "records" in value and "rowCount" in value:
-            return value["records"]
-    return value
 
 
 def _as_list(value: Any, operation: str) -> list[Any]:
