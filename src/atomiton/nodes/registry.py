@@ -66,13 +66,13 @@ class NodeRegistry:
         """Register the nodes of a ``.py`` file, a manifest, a folder or a module name."""
         path = Path(source)
         if path.suffix == ".py":
-            return self._register_all(_module_definitions(_import_file(path)), source)
+            return self._register_all(_module_definitions(import_node_file(path)), source)
         if path.name in MANIFEST_NAMES or path.suffix in (".yaml", ".yml"):
             return self._register_all(load_manifest(path), source)
         if path.is_dir():
             found = [d for m in discover_manifests(path) for d in load_manifest(m)]
             found += [
-                d for py in _python_files(path) for d in _module_definitions(_import_file(py))
+                d for py in _python_files(path) for d in _module_definitions(import_node_file(py))
             ]
             return self._register_all(found, source)
         if path.exists() or "/" in source or "\\" in source:
@@ -176,8 +176,9 @@ def module_name_for(path: Path) -> str:
     return f"atomiton_user_nodes.{resolved.stem}_{digest}"
 
 
-def _import_file(path: Path) -> ModuleType:
-    """Import a node file by path, under :func:`module_name_for`; reused if already imported."""
+def import_node_file(path: Path) -> ModuleType:
+    """Import a node file by path, under :func:`module_name_for`; reused if already imported.
+    The Python runtime uses it too, to load a node's code in a worker process."""
     if not path.is_file():
         raise NodeDefinitionError(f"--nodes {path}: no such file")
     name = module_name_for(path)

@@ -30,7 +30,7 @@ from typing import Any
 from atomiton.errors import NodeError
 from atomiton.nodes.context import NodeContext, Reporter
 from atomiton.nodes.definition import NodeDefinition
-from atomiton.nodes.registry import _import_file, module_name_for
+from atomiton.nodes.registry import import_node_file, module_name_for
 from atomiton.runtimes.base import NodeCall, NodeResult
 from atomiton.runtimes.context import CallContext
 
@@ -187,7 +187,7 @@ def resolve_function(module: str, path: str | None, qualname: str) -> Callable[.
     """Import ``module`` (or load it from ``path``) and walk ``qualname`` to the function."""
     try:
         if path and Path(path).suffix == ".py" and module == module_name_for(Path(path)):
-            mod: Any = _import_file(Path(path))
+            mod: Any = import_node_file(Path(path))
         else:
             mod = importlib.import_module(module)
     except Exception as exc:
