@@ -12,29 +12,9 @@ import pytest
 import atomiton
 from atomiton import LocalEngine, NodeRegistry, ValidationError
 from atomiton.events import Event, EventKind
+from flows import flow
 
 NODES = str(Path(__file__).with_name("nodes.py"))
-
-
-def flow(
-    nodes: list[dict[str, Any]], edges: list[tuple[str, ...]] = (), **extra: Any
-) -> dict[str, Any]:  # type: ignore[assignment]
-    """A Blueprint mapping; an edge is (source, target[, sourceHandle[, targetHandle]])."""
-    return {
-        "id": "test",
-        "name": "test",
-        "nodes": nodes,
-        "edges": [
-            {
-                "source": e[0],
-                "target": e[1],
-                "sourceHandle": e[2] if len(e) > 2 else None,
-                "targetHandle": e[3] if len(e) > 3 else None,
-            }
-            for e in edges
-        ],
-        **extra,
-    }
 
 
 @pytest.fixture

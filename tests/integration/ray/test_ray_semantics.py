@@ -22,28 +22,10 @@ from atomiton import LocalEngine, NodeRegistry
 from atomiton.engines import ExecutionEngine
 from atomiton.engines.ray import RayEngine
 from atomiton.events import Event, EventKind
+from flows import flow
 
 HERE = Path(__file__).resolve().parent
 NODES = [str(HERE.parent / "engine" / "nodes.py"), str(HERE / "ray_nodes.py")]
-
-
-def flow(nodes: list[dict[str, Any]], edges: list[tuple[str, ...]] = (), **extra: Any) -> Any:  # type: ignore[assignment]
-    """A Blueprint mapping; an edge is (source, target[, sourceHandle[, targetHandle]])."""
-    return {
-        "id": "test",
-        "name": "test",
-        "nodes": nodes,
-        "edges": [
-            {
-                "source": e[0],
-                "target": e[1],
-                "sourceHandle": e[2] if len(e) > 2 else None,
-                "targetHandle": e[3] if len(e) > 3 else None,
-            }
-            for e in edges
-        ],
-        **extra,
-    }
 
 
 @pytest.fixture(params=["local", "ray"])
