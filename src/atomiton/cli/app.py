@@ -31,10 +31,9 @@ from atomiton.cli.render import (
     print_runs,
 )
 from atomiton.cli.serve import serve
-from atomiton.engines import ExecutionEngine, RunResult, new_run_id
+from atomiton.engines import ExecutionEngine, LocalEngine, RunResult, new_run_id
 from atomiton.errors import AtomitonError, ValidationError
 from atomiton.nodes import NodeRegistry
-from atomiton.runtimes import RuntimeRouter
 from atomiton.store import open_store
 
 app = typer.Typer(
@@ -243,16 +242,8 @@ def validate(
     input: Annotated[str | None, typer.Option("--input", help="Run inputs (JSON).")] = None,
 ) -> None:
     """Check a Blueprint without running it; every problem in one report. Exit 2 if invalid."""
-    from atomiton.blueprint.bodies import with_implicit_bodies
-    from atomiton.validate import validate as check
-
-    blueprint = with_implicit_bodies(load_blueprint(file))  # as LocalEngine runs it
-    registry = NodeRegistry.default(nodes or [])
-    router = RuntimeRouter.default()
-
-    report = check(
-        blueprint, registry, runtime_check=router.check, provided_inputs=_parse_input(input).keys()
-    )
+    engine = LocalEngine(registry=NodeRegistry.default(nodes or []), store=None)
+    report = engine.validate(load_blueprint(file), inputs=_parse_input(input))
     if as_json:
         print(dump_json(report.to_dict()))
     else:

@@ -95,13 +95,8 @@ class LocalEngine:
     def validate(
         self, blueprint: BlueprintSource, *, inputs: Mapping[str, Any] | None = None
     ) -> Report:
-        bp = self._load(blueprint)
-        return validate(
-            bp,
-            self.registry,
-            runtime_check=self.router.check,
-            provided_inputs=(inputs or {}).keys(),
-        )
+        """Every problem of ``blueprint`` as this engine would run it (no run is started)."""
+        return self._report(self._load(blueprint), inputs or {})
 
     async def execute(
         self,
@@ -115,9 +110,7 @@ class LocalEngine:
         bp = self._load(blueprint)
         inputs = dict(inputs or {})
         with collector_spared(len(bp.nodes)):
-            report = validate(
-                bp, self.registry, runtime_check=self.router.check, provided_inputs=inputs.keys()
-            )
+            report = self._report(bp, inputs)
             if not report.ok:
                 raise ValidationError(report)
             plan = build_plan(bp, self.registry, variables=variables, on_error=on_error)
@@ -232,6 +225,11 @@ class LocalEngine:
         await self.aclose()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _report(self, bp: Blueprint, inputs: Mapping[str, Any]) -> Report:
+        return validate(
+            bp, self.registry, runtime_check=self.router.check, provided_inputs=inputs.keys()
+        )
 
     def _load(self, blueprint: BlueprintSource) -> Blueprint:
         bp = blueprint if isinstance(blueprint, Blueprint) else load_blueprint(blueprint)
