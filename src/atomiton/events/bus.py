@@ -49,9 +49,6 @@ class EventBus:
             self._subscriptions.remove(sub)
             self._snapshot = tuple(self._subscriptions)
 
-    def next_seq(self, run_id: str) -> int:
-        return self._seq.get(run_id, 0) + 1
-
     def publish(
         self,
         run_id: str,
