@@ -4,6 +4,10 @@
 test that needs an external toolchain. Where the toolchain is missing the test is skipped with
 the reason, except when ``ATOMITON_REQUIRE_TOOLCHAINS=1`` (CI sets it): then a missing toolchain
 is a failure, so nothing skips silently in CI.
+
+``@pytest.mark.gpu`` marks a test that needs an NVIDIA GPU and onnxruntime-gpu. CI machines have
+no GPU (the workplace cannot give CI one), so these skip there, always with that reason, and run
+on a GPU machine as docs/gpu.md describes.
 """
 
 from __future__ import annotations
@@ -28,7 +32,21 @@ def require_toolchains() -> bool:
     return os.environ.get("ATOMITON_REQUIRE_TOOLCHAINS") == "1"
 
 
+def _gpu_missing() -> str | None:
+    import onnxruntime
+
+    from atomiton.runtimes.gpus import detect_gpus
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "needs onnxruntime-gpu (this onnxruntime has no CUDA provider); see docs/gpu.md"
+    if not detect_gpus():
+        return "needs an NVIDIA GPU, which this machine lacks (CI has none); see docs/gpu.md"
+    return None
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is not None and (reason := _gpu_missing()):
+        pytest.skip(reason)
     for mark in item.iter_markers(name="toolchain"):
         for name in mark.args:
             check = _CHECKS.get(name)

@@ -26,6 +26,7 @@ from atomiton.nodes.definition import NodeDefinition
 from atomiton.nodes.manifest import MANIFEST_NAMES, discover_manifests, load_manifest
 
 ENTRY_POINT_GROUP = "atomiton.nodes"
+BUILTIN_PACK = "atomiton.library"  # the "builtin" entry point of atomiton's own distribution
 
 
 class NodeRegistry:
@@ -90,7 +91,14 @@ class NodeRegistry:
         return self._register_all(_module_definitions(module), source)
 
     def load_entry_points(self) -> None:
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name != "builtin"):
+        """Installed node packs; the built-in library is always among them, also when atomiton
+        runs from a source tree that no installer registered (``PYTHONPATH=src``)."""
+        packs = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name != "builtin")
+        if not any(ep.value == BUILTIN_PACK for ep in packs):
+            self._register_all(
+                _module_definitions(importlib.import_module(BUILTIN_PACK)), BUILTIN_PACK
+            )
+        for ep in packs:
             try:
                 target = ep.load()
             except Exception as exc:

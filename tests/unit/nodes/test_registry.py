@@ -146,3 +146,17 @@ def test_bad_sources_say_what_is_wrong(make: object, says: str, tmp_path: Path) 
     source = make(tmp_path)  # type: ignore[operator]
     with pytest.raises(NodeDefinitionError, match=says):
         NodeRegistry().load(source)
+
+
+def test_the_builtin_library_loads_without_its_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run from a source tree (``PYTHONPATH=src``) no installer registered the entry point."""
+    import atomiton.nodes.registry as registry_module
+
+    installed = NodeRegistry.default()
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [])
+    from_source = NodeRegistry.default()
+    ids = sorted(d.id for d in from_source)
+    assert "ml-inference" in ids
+    assert ids == sorted(d.id for d in installed)
