@@ -1,9 +1,9 @@
 """Shared test configuration.
 
-``@pytest.mark.toolchain("node")`` (or "go", "cargo", "native", "chromium", "postgres") marks a
-test that needs an external toolchain. Where the toolchain is missing the test is skipped with
-the reason, except when ``ATOMITON_REQUIRE_TOOLCHAINS=1`` (CI sets it): then a missing toolchain
-is a failure, so nothing skips silently in CI.
+``@pytest.mark.toolchain("node")`` (or "go", "cargo", "native", "chromium", "postgres",
+"kuberay") marks a test that needs an external toolchain. Where the toolchain is missing the
+test is skipped with the reason, except when ``ATOMITON_REQUIRE_TOOLCHAINS=1`` (CI sets it):
+then a missing toolchain is a failure, so nothing skips silently in CI.
 
 ``@pytest.mark.gpu`` marks a test that needs an NVIDIA GPU and onnxruntime-gpu. CI machines have
 no GPU (the workplace cannot give CI one), so these skip there, always with that reason, and run
@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +27,16 @@ _CHECKS = {
     "native": lambda: importlib.util.find_spec("atomiton_native") is not None,
     "chromium": lambda: shutil.which("chromium") is not None,
     "postgres": lambda: bool(os.environ.get("ATOMITON_TEST_POSTGRES_URL")),
+    "kuberay": lambda: _kuberay_crd_cached(),
 }
+
+
+def _kuberay_crd_cached() -> bool:
+    """KubeRay's ray-operator module in Go's module cache (scripts/setup.d/80-kuberay-crd.sh)."""
+    if shutil.which("go") is None:
+        return False
+    cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout
+    return (Path(cache.strip()) / "github.com/ray-project/kuberay/ray-operator@v1.5.0").is_dir()
 
 
 def require_toolchains() -> bool:
