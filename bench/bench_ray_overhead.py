@@ -13,8 +13,12 @@ Baselines, with the same task options (``num_cpus=0.25, max_retries=0``):
 - raw Ray, stepwise: the driver awaits each task before submitting its dependants (what any
   scheduler that decides node by node on the driver must do).
 
-RayEngine runs without history (``store=None``) so the figure is the engine's own cost. Writes
-bench/results/ray.md. Usage: ``python bench/bench_ray_overhead.py [--nodes 1000] [--repeat 3]``
+RayEngine runs without history (``store=None``) so the figure is the engine's own cost, twice:
+as it ships (a chain of fast nodes runs as fused tasks, a fan-out of fast calls in batches; see
+docs/ray.md) and with fusion and batching off (``fuse_budget_s=0``: one Ray task per node, the
+figure for nodes too slow to fuse). Each run is a fresh engine, so it learns the nodes'
+durations within the timed run. Writes bench/results/ray.md.
+Usage: ``python bench/bench_ray_overhead.py [--nodes 1000] [--repeat 3]``
 """
 
 from __future__ import annotations
@@ -113,9 +117,9 @@ def main() -> None:
 
     registry = NodeRegistry.default([__file__])
 
-    def engine_run(blueprint: dict[str, Any]) -> Callable[[], float]:
+    def engine_run(blueprint: dict[str, Any], **options: Any) -> Callable[[], float]:
         async def go() -> None:
-            async with RayEngine(registry=registry, store=None) as engine:
+            async with RayEngine(registry=registry, store=None, **options) as engine:
                 result = await engine.execute(blueprint)
                 assert result.ok, result.error
 
@@ -124,6 +128,7 @@ def main() -> None:
     # warm up workers and imports on every path
     raw_fan_pipelined()
     engine_run(fan_out(64))()
+    engine_run(fan_out(64), fuse_budget_s=0)()
 
     rows = []
     for name, bp, raw, step in (
@@ -133,11 +138,13 @@ def main() -> None:
         raw_s = best(raw, repeat)
         step_s = best(step, repeat)
         engine_s = best(engine_run(bp), repeat)
-        rows.append((name, raw_s, step_s, engine_s))
+        single_s = best(engine_run(bp, fuse_budget_s=0), repeat)
+        rows.append((name, raw_s, step_s, engine_s, single_s))
         print(
             f"{name:8} raw {raw_s * 1e3 / n:.3f} ms/node  stepwise {step_s * 1e3 / n:.3f}  "
-            f"RayEngine {engine_s * 1e3 / n:.3f}  ratio {engine_s / raw_s:.2f}x raw, "
-            f"{engine_s / step_s:.2f}x stepwise",
+            f"RayEngine {engine_s * 1e3 / n:.3f} ({engine_s / raw_s:.2f}x raw, "
+            f"{engine_s / step_s:.2f}x stepwise)  one task per node {single_s * 1e3 / n:.3f} "
+            f"({single_s / raw_s:.2f}x raw, {single_s / step_s:.2f}x stepwise)",
             flush=True,
         )
     ray.shutdown()
@@ -145,7 +152,11 @@ def main() -> None:
 
 
 def write_report(
-    path: Path, n: int, repeat: int, rows: list[tuple[str, float, float, float]], version: str
+    path: Path,
+    n: int,
+    repeat: int,
+    rows: list[tuple[str, float, float, float, float]],
+    version: str,
 ) -> None:
     import atomiton
 
@@ -157,15 +168,16 @@ def write_report(
         f"{sys.version.split()[0]}, Ray {version}, atomiton {atomiton.__version__}; local Ray "
         f"with `num_cpus=2`, {n}-node graphs of trivial nodes, best of {repeat}, same process.",
         "",
-        "| graph | raw Ray, pipelined | raw Ray, stepwise | RayEngine | RayEngine / raw pipelined "
-        "| RayEngine / raw stepwise |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| graph | raw Ray, pipelined | raw Ray, stepwise | RayEngine | / raw pipelined "
+        "| / raw stepwise | RayEngine, one task per node | / raw pipelined | / raw stepwise |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, raw_s, step_s, engine_s in rows:
+    for name, raw_s, step_s, engine_s, single_s in rows:
         lines.append(
             f"| {name} | {raw_s * 1e3 / n:.3f} ms/node | {step_s * 1e3 / n:.3f} ms/node | "
             f"{engine_s * 1e3 / n:.3f} ms/node | {engine_s / raw_s:.2f}x | "
-            f"{engine_s / step_s:.2f}x |"
+            f"{engine_s / step_s:.2f}x | {single_s * 1e3 / n:.3f} ms/node | "
+            f"{single_s / raw_s:.2f}x | {single_s / step_s:.2f}x |"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_text() if path.exists() else ""

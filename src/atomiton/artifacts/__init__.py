@@ -3,8 +3,9 @@
 An :class:`ArtifactStore` is rooted at an fsspec URL: a local folder by default
 (``~/.local/share/atomiton/artifacts``), ``s3://bucket/prefix`` on a cluster (or ``gs://``,
 ``abfs://``, anything fsspec knows, with its package installed). It writes bytes, Arrow tables
-(IPC file format) and JSON values under ``<root>/<run_id>/`` and returns a *reference*, a small
-JSON value that events, history and other machines pass around instead of the value::
+(IPC file format), JSON values and pickled Python values under ``<root>/<run_id>/`` and returns
+a *reference*, a small JSON value that events, history and other machines pass around instead
+of the value::
 
     {"$ref": {"kind": "url", "url": "s3://bucket/runs/r1/9f86d0...json", "format": "json",
               "bytes": 1832, "sha256": "9f86d0..."}}
@@ -22,6 +23,7 @@ import hashlib
 import importlib
 import json
 import os
+import pickle
 import re
 import uuid
 from collections.abc import Mapping
@@ -31,9 +33,9 @@ from fsspec.core import url_to_fs
 
 from atomiton.errors import StoreError
 
-FORMATS = ("bytes", "arrow", "json")
+FORMATS = ("bytes", "arrow", "json", "pickle")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SUFFIX = {"bytes": "bin", "arrow": "arrow", "json": "json"}
+_SUFFIX = {"bytes": "bin", "arrow": "arrow", "json": "json", "pickle": "pickle"}
 
 
 def default_root() -> str:
@@ -88,6 +90,21 @@ class ArtifactStore:
             writer.write_table(table)
         return self._write(run_id, sink.getvalue().to_pybytes(), "arrow", name)
 
+    def write_pickle(self, run_id: str, value: Any, *, name: str | None = None) -> dict[str, Any]:
+        """Any picklable Python value (read it back only from storage you trust)."""
+        return self._write(
+            run_id, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), "pickle", name
+        )
+
+    def write_value(self, run_id: str, value: Any, *, name: str | None = None) -> dict[str, Any]:
+        """``value`` in the format that gives the same value back: bytes as bytes, a pyarrow
+        Table as Arrow IPC, anything else pickled (a polars DataFrame stays one)."""
+        if isinstance(value, bytes | bytearray | memoryview):
+            return self.write_bytes(run_id, bytes(value), name=name)
+        if type(value).__module__.startswith("pyarrow") and type(value).__name__ == "Table":
+            return self.write_table(run_id, value, name=name)
+        return self.write_pickle(run_id, value, name=name)
+
     def _write(self, run_id: str, data: bytes, fmt: str, name: str | None) -> dict[str, Any]:
         digest = hashlib.sha256(data).hexdigest()
         url = self.url_for(run_id, name or f"{digest}.{_SUFFIX[fmt]}")
@@ -124,11 +141,14 @@ class ArtifactStore:
         return data
 
     def load(self, reference: Mapping[str, Any]) -> Any:
-        """The value a reference stands for, by its format: bytes, a pyarrow Table, or JSON."""
+        """The value a reference stands for, by its format: bytes, a pyarrow Table, JSON, or
+        a pickled Python value."""
         fmt = _body(reference).get("format", "bytes")
         data = self.read_bytes(reference)
         if fmt == "json":
             return json.loads(data)
+        if fmt == "pickle":
+            return pickle.loads(data)
         if fmt == "arrow":
             pa = _pyarrow()
             return pa.ipc.open_file(pa.py_buffer(data)).read_all()

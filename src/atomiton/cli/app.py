@@ -78,6 +78,17 @@ RayAddressOpt = Annotated[
     ),
 ]
 
+ArtifactsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--artifacts",
+        help="Where large values go: a folder, or an fsspec URL (s3://bucket/prefix). With "
+        "--engine ray, values over 100 KiB are written there by the worker that made them and "
+        "read back by the next (default: $ATOMITON_ARTIFACTS, else Ray's object store); for the "
+        "local engine, the folder nodes write files to.",
+    ),
+]
+
 
 class Exit2(Exception):
     """Invalid input: print the message, exit 2."""
@@ -136,12 +147,15 @@ def run(
     ] = None,
     engine_kind: EngineOpt = "local",
     ray_address: RayAddressOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Run a Blueprint: live progress, then its outputs and a summary."""
     inputs = _parse_input(input)
     variables = _parse_vars(var or [])
     blueprint = load_blueprint(file)
-    engine = _engine(server, token, nodes or [], db, concurrency, engine_kind, ray_address)
+    engine = _engine(
+        server, token, nodes or [], db, concurrency, engine_kind, ray_address, artifacts
+    )
     on_error = "continue" if continue_on_error else None
     result = asyncio.run(_run(engine, blueprint, inputs, variables, on_error, as_json))
     if as_json:
@@ -159,11 +173,22 @@ def _engine(
     concurrency: int | None,
     kind: str = "local",
     ray_address: str | None = None,
+    artifacts: str | None = None,
 ) -> ExecutionEngine:
     """A LocalEngine or RayEngine, or a RemoteEngine for --server (same results, same output)."""
     if server is None:
         return make_engine(
-            kind, nodes=nodes, db=db, concurrency=concurrency, ray_address=ray_address
+            kind,
+            nodes=nodes,
+            db=db,
+            concurrency=concurrency,
+            ray_address=ray_address,
+            artifacts=artifacts,
+        )
+    if artifacts is not None:
+        raise Exit2(
+            "--artifacts sets where this process's engine keeps large values; with --server "
+            "the server's engine decides (ATOMITON_ARTIFACTS where it runs)"
         )
     from atomiton.engines.remote import RemoteEngine
     from atomiton.server import default_token_path

@@ -121,3 +121,14 @@ def test_references_outside_the_root_are_refused(store: ArtifactStore) -> None:
     foreign = {"$ref": {"kind": "url", "url": "s3://elsewhere/x.bin", "format": "bytes"}}
     with pytest.raises(StoreError, match="not under this store's root"):
         store.load(foreign)
+
+
+def test_write_value_keeps_the_type(store: ArtifactStore) -> None:
+    """bytes as bytes, an Arrow table as Arrow IPC, anything else pickled."""
+    table = pa.table({"x": [1, 2, 3]})
+    other = {"pairs": [(1, "a"), (2, "b")], 3: frozenset({4})}
+    formats = [store.write_value("run-5", v)["$ref"]["format"] for v in (b"raw", table, other)]
+    assert formats == ["bytes", "arrow", "pickle"]
+    assert store.load(store.write_value("run-5", bytearray(b"raw"))) == b"raw"
+    assert store.load(store.write_value("run-5", table)).equals(table)
+    assert store.load(store.write_value("run-5", other)) == other

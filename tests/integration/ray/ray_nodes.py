@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from atomiton import node
+from atomiton import NodeContext, node
 
 
 @node
@@ -39,3 +39,19 @@ def ray_node(x: object = None, *, seconds: float = 0.5) -> str:
 
     time.sleep(seconds)
     return str(ray.get_runtime_context().get_node_id())
+
+
+@node
+def wait_for(x: object = None, *, path: str, seconds: float = 10.0, ctx: NodeContext) -> bool:
+    """Reports progress, then waits until ``path`` exists (a test creates it when it sees the
+    report): True when it did, False when ``seconds`` passed first."""
+    import time
+
+    ctx.progress(50, "waiting for the file")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            ctx.log("the file is there")
+            return True
+        time.sleep(0.02)
+    return False

@@ -307,3 +307,41 @@ async def test_typescript_nodes_run_on_warm_workers_in_an_actor(ray_local: Any) 
         assert result.status == "succeeded", result.error
         assert result.nodes["rev"].outputs == {"output": "notimota", "length": 8}
         assert result.outputs["rev2"]["output"] == "atomiton"
+
+
+async def test_progress_reaches_subscribers_while_the_node_runs(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    """w reports progress, then waits for a file the test writes on seeing that event: the
+    event must arrive while w runs (up to 10 s), and once only.
+
+    c -> w(wait_for)
+    """
+    flag = tmp_path / "seen"
+    bp = flow(
+        [
+            {"id": "c", "type": "const", "parameters": {"value": 1}},
+            {"id": "w", "type": "wait-for", "parameters": {"path": str(flag)}},
+        ],
+        [("c", "w", "output", "x")],
+    )
+    events: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        if event.kind is EventKind.NODE_PROGRESS and event.node_id == "w":
+            flag.write_text("seen")
+
+    engine.subscribe(on_event)
+    started = time.perf_counter()
+    result = await engine.execute(bp)
+    assert result.status == "succeeded", result.error
+    assert result.outputs == {"w": {"output": True}}  # it saw the file: the event came live
+    assert time.perf_counter() - started < 8
+    assert [e.kind.value for e in events if e.node_id == "w"] == [
+        "node.queued",
+        "node.started",
+        "node.progress",
+        "node.log",
+        "node.succeeded",
+    ]

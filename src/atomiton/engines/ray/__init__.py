@@ -9,7 +9,8 @@ docs/ray.md.
 from atomiton.engines.ray.actors import ActorRuntime
 from atomiton.engines.ray.engine import Cluster, RayEngine, create_engine, ray_router
 from atomiton.engines.ray.resources import Resources, resources_for
-from atomiton.engines.ray.runtime import ObjectTable, RayRuntime
+from atomiton.engines.ray.results import ObjectTable
+from atomiton.engines.ray.runtime import RayRuntime
 from atomiton.engines.ray.values import INLINE_LIMIT_BYTES
 
 __all__ = [

@@ -23,9 +23,9 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from atomiton.engines.ray.runtime import ObjectTable, collect
+from atomiton.engines.ray.results import ObjectTable, collect
 from atomiton.engines.ray.tasks import Summary, perform
-from atomiton.engines.ray.values import INLINE_LIMIT_BYTES
+from atomiton.engines.ray.values import ValueRule
 from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.runtimes import NodeCall, NodeResult, Runtime
@@ -42,11 +42,9 @@ def load_runtime(module: str, name: str, options: Mapping[str, Any]) -> Runtime:
 class RuntimeHost:
     """The body of one actor: a runtime, started on first use, serving calls concurrently."""
 
-    def __init__(
-        self, module: str, name: str, options: Mapping[str, Any], inline_limit: int
-    ) -> None:
+    def __init__(self, module: str, name: str, options: Mapping[str, Any], rule: ValueRule) -> None:
         self._runtime = load_runtime(module, name, options)
-        self._inline_limit = inline_limit
+        self._rule = rule
 
     async def start(self) -> None:
         await self._runtime.start()
@@ -54,7 +52,7 @@ class RuntimeHost:
     async def invoke(
         self, call: NodeCall, objects: Mapping[str, int], *resolved: Mapping[str, Any]
     ) -> tuple[Summary, dict[str, Any] | None]:
-        return await perform(self._runtime, call, objects, resolved, self._inline_limit)
+        return await perform(self._runtime, call, objects, resolved, self._rule)
 
     async def aclose(self) -> None:
         await self._runtime.aclose()
@@ -73,7 +71,7 @@ class ActorRuntime:
         actors: int = 1,
         actor_cpus: float = ACTOR_CPUS,
         concurrency: int = ACTOR_CONCURRENCY,
-        inline_limit: int = INLINE_LIMIT_BYTES,
+        rule: ValueRule | None = None,
     ) -> None:
         self.table = table
         self.module = module
@@ -82,7 +80,7 @@ class ActorRuntime:
         self.size = max(1, actors)
         self.actor_cpus = actor_cpus
         self.concurrency = concurrency
-        self.inline_limit = inline_limit
+        self.rule = rule or ValueRule()
         self._local = load_runtime(module, name, self.options)  # for check(): cheap, no workers
         self._hosts: list[Any] = []
         self._in_flight: list[int] = []
@@ -99,7 +97,7 @@ class ActorRuntime:
             num_cpus=self.actor_cpus, max_concurrency=self.concurrency, max_restarts=-1
         )
         hosts: list[Any] = [
-            host_class.remote(self.module, self.name, self.options, self.inline_limit)
+            host_class.remote(self.module, self.name, self.options, self.rule)
             for _ in range(self.size)
         ]
         await asyncio.gather(*(h.start.remote() for h in hosts))

@@ -3,10 +3,12 @@
 Nothing about running a Blueprint changes: validation, the plan, the pure RunState, the
 asyncio driver, retries with back-off, timeouts, fail-fast, error ports, groups, events and
 history are LocalEngine's own code. Only the runtime router differs: Python nodes go to
-:class:`RayRuntime` (one Ray task per call, resources from the node's hints) and other
+:class:`RayRuntime` (a Ray task per call, resources from the node's hints; a chain of fast
+nodes fused into one task, fast calls ready together in batches, see :mod:`.fusion` and
+:mod:`.batch`; progress reaching the driver while a task runs, see :mod:`.relay`) and other
 languages to :class:`ActorRuntime` (warm workers inside Ray actors). Large values stay in the
-object store (see :mod:`.values`); a run's sink outputs are fetched at its end and the run's
-objects released.
+object store, or go to ``artifacts`` (an fsspec URL) when given (see :mod:`.values`); a run's
+sink outputs are fetched at its end and the run's objects released.
 
 The engine's concurrency bounds the calls in flight: by default twice the cluster's slots for
 light nodes, so Ray always has the next task queued while the driver hears of the last one.
@@ -15,6 +17,7 @@ A node's timeout counts from the moment its task is submitted, queueing included
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib.util
 from collections.abc import Mapping
@@ -26,10 +29,14 @@ import ray
 from atomiton.engines.base import BlueprintSource
 from atomiton.engines.local import LocalEngine, new_run_id
 from atomiton.engines.ray.actors import ActorRuntime
+from atomiton.engines.ray.batch import HOP_S
+from atomiton.engines.ray.fusion import FUSE_BUDGET_S, ChainTable
 from atomiton.engines.ray.resources import LIGHT_CPUS
-from atomiton.engines.ray.runtime import ObjectTable, RayRuntime
-from atomiton.engines.ray.values import INLINE_LIMIT_BYTES
+from atomiton.engines.ray.results import ObjectTable
+from atomiton.engines.ray.runtime import RayRuntime
+from atomiton.engines.ray.values import INLINE_LIMIT_BYTES, ValueRule, spilled_of
 from atomiton.engines.result import RunResult
+from atomiton.plan import ExecutionPlan
 from atomiton.runtimes import RuntimeRouter
 from atomiton.runtimes.router import OPTIONAL_RUNTIMES
 
@@ -67,12 +74,22 @@ def ray_router(
     cluster: Cluster,
     *,
     light_cpus: float = LIGHT_CPUS,
-    inline_limit: int = INLINE_LIMIT_BYTES,
+    rule: ValueRule | None = None,
     actors_per_language: int = 1,
+    chains: ChainTable | None = None,
+    fuse_budget_s: float = FUSE_BUDGET_S,
+    hop_s: float = HOP_S,
 ) -> RuntimeRouter:
-    """Python as tasks; every other runtime this installation has, inside actors."""
+    """Python as tasks (chains fused when ``chains`` is given); every other runtime this
+    installation has, inside actors."""
     python = RayRuntime(
-        table, cluster_gpus=cluster.gpus, light_cpus=light_cpus, inline_limit=inline_limit
+        table,
+        cluster_gpus=cluster.gpus,
+        light_cpus=light_cpus,
+        rule=rule,
+        chains=chains,
+        fuse_budget_s=fuse_budget_s,
+        hop_s=hop_s,
     )
     router = RuntimeRouter([python])
     router.register(python, keys=("python:isolated",))
@@ -80,9 +97,7 @@ def ray_router(
         if keys or importlib.util.find_spec(module) is None:
             continue  # "python:isolated" is served by tasks, which are processes already
         try:
-            runtime = ActorRuntime(
-                table, module, name, actors=actors_per_language, inline_limit=inline_limit
-            )
+            runtime = ActorRuntime(table, module, name, actors=actors_per_language, rule=rule)
         except ImportError:
             continue  # the runtime's own dependency (wasmtime, ...) is not installed
         router.register(runtime)
@@ -92,6 +107,10 @@ def ray_router(
 class RayEngine(LocalEngine):
     """Runs Blueprints on a Ray cluster; see the module notes. ``address=None`` starts a local
     Ray unless this process is already connected; ``"auto"`` or ``"ray://host:10001"`` join one.
+
+    ``fuse_budget_s`` bounds how long one fused or batched task runs (0: one task per node);
+    ``hop_s`` is what counts as a small node (its calls take less than a round trip);
+    ``artifacts`` and ``artifact_options`` put large values on shared storage.
     """
 
     def __init__(
@@ -105,18 +124,29 @@ class RayEngine(LocalEngine):
         inline_limit: int = INLINE_LIMIT_BYTES,
         actors_per_language: int = 1,
         fetch_outputs: bool = True,
+        fuse_budget_s: float = FUSE_BUDGET_S,
+        hop_s: float = HOP_S,
+        artifacts: str | None = None,
+        artifact_options: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
+        self.rule = ValueRule(inline_limit, artifacts, dict(artifact_options or {}))
+        if artifacts is not None:
+            self.rule.store()  # a bad URL or a missing fsspec backend fails here, not mid-run
         self.cluster = Cluster.connect(address, init_options or {})
         self.objects = ObjectTable()
+        self.chains = ChainTable(self._plan_of)
         self.fetch_outputs = fetch_outputs
         if router is None:
             router = ray_router(
                 self.objects,
                 self.cluster,
                 light_cpus=light_cpus,
-                inline_limit=inline_limit,
+                rule=self.rule,
                 actors_per_language=actors_per_language,
+                chains=self.chains,
+                fuse_budget_s=fuse_budget_s,
+                hop_s=hop_s,
             )
         slots = int(self.cluster.cpus / light_cpus) if light_cpus > 0 else 8
         super().__init__(router=router, concurrency=concurrency or max(8, 2 * slots), **options)
@@ -141,12 +171,25 @@ class RayEngine(LocalEngine):
             if not self.fetch_outputs:
                 return result
             outputs = {
-                node_id: {port: await self.objects.fetch(run_id, v) for port, v in ports.items()}
+                node_id: {port: await self._fetch(run_id, v) for port, v in ports.items()}
                 for node_id, ports in result.outputs.items()
             }
             return dataclasses.replace(result, outputs=outputs)
         finally:
             self.objects.release(run_id)
+            self.chains.release(run_id)
+
+    async def _fetch(self, run_id: str, value: Any) -> Any:
+        """A sink output's value: read from the object store or the artifact location."""
+        ref = spilled_of(value)
+        if ref is not None:
+            return await asyncio.to_thread(self.rule.store().load, {"$ref": ref})
+        return await self.objects.fetch(run_id, value)
+
+    def _plan_of(self, run_id: str) -> ExecutionPlan | None:
+        """The plan a run's driver follows (its top level): what chain fusion reads."""
+        driver = self._active.get(run_id)
+        return driver.plan if driver is not None else None
 
     async def aclose(self) -> None:
         try:

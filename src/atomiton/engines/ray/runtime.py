@@ -1,10 +1,15 @@
-"""RayRuntime: each Python node call is one Ray task; what a call left in the object store.
+"""RayRuntime: Python node calls as Ray tasks, one per call, a fused chain, or a batch.
 
 The driver's ``router.invoke(call)`` lands here and awaits only the task's small summary (see
-:mod:`.tasks`). Markers in the call's inputs name large outputs of earlier calls; their objects
-go along as task arguments, so Ray resolves them on the worker's node. The
-:class:`ObjectTable` holds every run's large-output objects until the run ends, so Ray keeps
-them while a dependant, a retry or the final result may still need them.
+:mod:`.tasks` and :mod:`.results`). Markers in the call's inputs name large outputs of earlier
+calls; their objects go along as task arguments, so Ray resolves them on the worker's node.
+
+How a call travels: when the run's plan has nodes after it that one task may run too (see
+:mod:`.fusion`), a fused task runs them; when calls of the same fast node are dispatched
+together, a batch (see :mod:`.batch`); otherwise a task of its own. A node joins a chain or a
+batch only when one of its latest calls took under ``hop_s`` (1 ms) in its worker, so a
+slow node, or one never seen, runs in a task of its own. Progress and logs reach the driver while
+a call runs (see :mod:`.relay`).
 
 Cancelling the awaiting coroutine (a cancelled run, fail-fast, a node timeout) cancels the
 task with ``ray.cancel(force=True)``: the worker process is killed, as a local runtime kills
@@ -13,130 +18,38 @@ its worker, and the coroutine re-raises ``CancelledError``.
 
 from __future__ import annotations
 
-import asyncio
+import collections
 import hashlib
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import ray
-import ray.exceptions
 
+from atomiton.engines.ray.batch import BATCH_MAX, HOP_S, Batcher
+from atomiton.engines.ray.fusion import FUSE_BUDGET_S, ChainTable, Link
+from atomiton.engines.ray.relay import LiveReports
 from atomiton.engines.ray.resources import LIGHT_CPUS, Resources, resources_for
-from atomiton.engines.ray.tasks import Summary, run_python_call, run_python_node
-from atomiton.engines.ray.values import INLINE_LIMIT_BYTES, marker_of, markers_in, stamp
-from atomiton.errors import (
-    NodeCancelledError,
-    NodeDefinitionError,
-    NodeError,
-    NodeTimeoutError,
-    WorkerCrashedError,
+from atomiton.engines.ray.results import ObjectTable, collect, complete, force_cancel, stamp_large
+from atomiton.engines.ray.tasks import (
+    Envelope,
+    Member,
+    Summary,
+    run_python_batch,
+    run_python_call,
+    run_python_chain,
+    run_python_node,
 )
+from atomiton.engines.ray.values import ValueRule
+from atomiton.errors import NodeDefinitionError
 from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition
+from atomiton.plan import Step
 from atomiton.runtimes import NodeCall, NodeResult, PythonRuntime
 
-_ERRORS: Mapping[str, type[NodeError]] = {
-    cls.__name__: cls
-    for cls in (NodeError, NodeTimeoutError, NodeCancelledError, WorkerCrashedError)
-}
-
-
-class ObjectTable:
-    """Large-output objects by run and object id, held until :meth:`release`."""
-
-    def __init__(self) -> None:
-        self._runs: dict[str, dict[str, ray.ObjectRef[Any]]] = {}
-
-    def add(self, run_id: str, ref: ray.ObjectRef[Any]) -> str:
-        object_id: str = ref.hex()
-        self._runs.setdefault(run_id, {})[object_id] = ref
-        return object_id
-
-    def get(self, run_id: str, object_id: str) -> ray.ObjectRef[Any]:
-        ref = self._runs.get(run_id, {}).get(object_id)
-        if ref is None:
-            raise NodeError(
-                f"the value object {object_id} is not held for run '{run_id}'",
-                error_type="LookupError",
-                hint="a marker of another (finished) run cannot be passed as a value; "
-                "pass the value itself",
-            )
-        return ref
-
-    def arguments(self, call: NodeCall) -> tuple[dict[str, int], list[ray.ObjectRef[Any]]]:
-        """The objects a call's input markers name: id to argument position, and the refs."""
-        found: list[dict[str, Any]] = []
-        markers_in(call.inputs, found)
-        positions: dict[str, int] = {}
-        refs: list[ray.ObjectRef[Any]] = []
-        for ref in found:
-            object_id = str(ref["object"])
-            if object_id not in positions:
-                positions[object_id] = len(refs)
-                refs.append(self.get(call.run_id, object_id))
-        return positions, refs
-
-    def release(self, run_id: str) -> None:
-        self._runs.pop(run_id, None)
-
-    def held(self, run_id: str) -> int:
-        return len(self._runs.get(run_id, {}))
-
-    async def fetch(self, run_id: str, value: Any) -> Any:
-        """``value`` with its top-level marker (if any) replaced by the value from the store."""
-        ref = marker_of(value)
-        if ref is None:
-            return value
-        outputs = await self.get(run_id, str(ref["object"]))
-        return outputs[ref["port"]]
-
-
-async def collect(
-    refs: tuple[ray.ObjectRef[Any], ray.ObjectRef[Any]],
-    call: NodeCall,
-    reporter: Reporter,
-    table: ObjectTable,
-    cancel: Callable[[ray.ObjectRef[Any]], None],
-) -> NodeResult:
-    """Await a call's summary, replay its reports, and return its outputs or raise its error."""
-    summary_ref, large_ref = refs
-    try:
-        summary: Summary = await summary_ref
-    except asyncio.CancelledError:
-        cancel(summary_ref)
-        raise
-    except ray.exceptions.TaskCancelledError:
-        raise NodeCancelledError("the Ray task was cancelled outside this run") from None
-    except ray.exceptions.RayError as exc:
-        raise WorkerCrashedError(
-            f"the Ray worker running the node failed: {type(exc).__name__}: {exc}",
-            hint="see the Ray logs of the node that ran it (ray logs, or /tmp/ray/session_latest)",
-        ) from None
-    for kind, first, second in summary["reports"]:
-        if kind == "progress":
-            reporter.progress(first, second)
-        else:
-            reporter.log(first, second)
-    if "error" in summary:
-        raise _rebuild(summary)
-    outputs: dict[str, Any] = summary["outputs"]
-    if any(marker_of(v) is not None for v in outputs.values()):
-        outputs = stamp(outputs, table.add(call.run_id, large_ref))
-    return NodeResult(outputs)
-
-
-def _rebuild(summary: Summary) -> NodeError:
-    error = dict(summary["error"])
-    cls = _ERRORS.get(summary["class"], NodeError)
-    message = str(error.pop("message", "the node failed"))
-    error_type = str(error.pop("type", cls.__name__))
-    hint = error.pop("hint", None)
-    node_id = error.pop("node_id", None)
-    exc = cls(message, error_type=error_type, details=error, hint=hint, node_id=node_id)
-    exc.retryable = bool(summary["retryable"])
-    return exc
+RECENT_CALLS = 4
+"""How many of a node's latest durations decide whether it is fast."""
 
 
 class RayRuntime:
@@ -148,17 +61,30 @@ class RayRuntime:
         *,
         cluster_gpus: float = 0.0,
         light_cpus: float = LIGHT_CPUS,
-        inline_limit: int = INLINE_LIMIT_BYTES,
+        rule: ValueRule | None = None,
+        chains: ChainTable | None = None,
+        fuse_budget_s: float = FUSE_BUDGET_S,
+        hop_s: float = HOP_S,
     ) -> None:
         self.table = table
         self.cluster_gpus = cluster_gpus
         self.light_cpus = light_cpus
-        self.inline_limit = inline_limit
+        self.rule = rule or ValueRule()
+        self.chains = chains if fuse_budget_s > 0 else None
+        self.fuse_budget_s = fuse_budget_s
+        self.hop_s = hop_s  # what a round trip costs: the serial work fusing and batching add
         self._local = PythonRuntime(threads=1, processes=1)
         light = ray.remote(num_returns=2, max_retries=0, num_cpus=light_cpus)
         self._task: Any = light(run_python_call)
         self._node_task: Any = light(run_python_node)
-        self._functions: dict[tuple[bool, Resources], Any] = {}
+        self._chain_task: Any = light(run_python_chain)
+        self._batch_task: Any = light(run_python_batch)
+        self.batcher = Batcher(
+            fuse_budget_s, lambda run_id, summary, ref: stamp_large(table, run_id, summary, ref)
+        )
+        self.live = LiveReports()
+        self._seconds: dict[str, collections.deque[float]] = {}  # recent calls, by definition
+        self._functions: dict[tuple[int, Resources], Any] = {}
         self._shipped: dict[int, _Shipped] = {}
 
     @property
@@ -177,32 +103,132 @@ class RayRuntime:
         return self._local.check(definition)
 
     async def start(self) -> None:
-        return None
+        self.live.start()
+
+    def try_inline(self, call: NodeCall, reporter: Reporter) -> NodeResult | None:
+        """A chain node's result computed ahead by its fused task (see :mod:`.fusion`)."""
+        if self.chains is None:
+            return None
+        summary = self.chains.take(call.run_id, call.node_id, call.attempt, call.inputs)
+        return None if summary is None else complete(summary, reporter)
 
     async def invoke(self, call: NodeCall, reporter: Reporter) -> NodeResult:
-        shipped = self._shipped.get(id(call.definition))
-        if shipped is None or shipped.definition is not call.definition:
-            shipped = self._shipped[id(call.definition)] = self._ship(call.definition)
+        key = (call.run_id, call.node_id, call.attempt)
+        live = self.live.track(key, reporter)
+        try:
+            return await self._invoke(call, live)
+        finally:
+            self.live.untrack(key)
+
+    async def _invoke(self, call: NodeCall, reporter: Reporter) -> NodeResult:
+        shipped = self._shipped_for(call.definition)
         objects, args = self.table.arguments(call)
-        if call.body is None and not call.services:
-            envelope = (
-                shipped.key,
-                shipped.blob,
-                call.run_id,
-                call.node_id,
-                call.inputs,
-                call.parameters,
-                call.attempt,
-                call.artifact_dir,
-                call.timeout_s,
-                call.variables,
-                objects,
-                self.inline_limit,
+        if call.body is not None or call.services:  # these cannot be sent piecewise
+            refs = shipped.whole.remote(call, objects, self.rule, *args)
+            return await collect(refs, call, reporter, self.table, force_cancel)
+        envelope: Envelope = (
+            shipped.key,
+            shipped.blob,
+            call.run_id,
+            call.node_id,
+            call.inputs,
+            call.parameters,
+            call.attempt,
+            call.artifact_dir,
+            call.timeout_s,
+            call.variables,
+            objects,
+            self.rule,
+            (self.live.name, self.live.channel) if self.live.name else None,
+        )
+        links = self._chain(call)
+        if links:
+            members = [self._member(link) for link in links]
+            refs = shipped.chain.remote(envelope, members, self.fuse_budget_s, *args)
+            return await collect(
+                refs, call, reporter, self.table, force_cancel, self.chains, links, self._observe
             )
-            refs = shipped.function.remote(envelope, *args)
-        else:  # engine services or a body cannot be sent piecewise: the whole call crosses
-            refs = shipped.whole.remote(call, objects, self.inline_limit, *args)
-        return await collect(refs, call, reporter, self.table, _force_cancel)
+        size = self._batch_size(call, shipped, objects)
+        if size > 1:
+            group = (call.run_id, call.node_id.rpartition("/")[0], shipped.key)
+            summary = await self.batcher.run(group, size, envelope, shipped.batch)
+            self._observe(call.definition, summary)
+            return complete(summary, reporter)
+        refs = shipped.function.remote(envelope, *args)
+        return await collect(refs, call, reporter, self.table, force_cancel, observe=self._observe)
+
+    def _observe(self, definition: NodeDefinition, summary: Summary) -> None:
+        seconds = summary.get("seconds")
+        if seconds is not None:
+            key = self._shipped_for(definition).key
+            recent = self._seconds.get(key)
+            if recent is None:
+                recent = self._seconds[key] = collections.deque(maxlen=RECENT_CALLS)
+            recent.append(seconds)
+
+    def _typical(self, definition: NodeDefinition) -> float | None:
+        """How long a call of ``definition`` takes in its worker: the least of its recent
+        calls (a worker's first call also imports the node); None before the first."""
+        recent = self._seconds.get(self._shipped_for(definition).key)
+        return min(recent) if recent else None
+
+    def _fast(self, definition: NodeDefinition) -> bool:
+        """Its calls take under a hop in the worker (never seen: not fast)."""
+        seconds = self._typical(definition)
+        return seconds is not None and seconds < self.hop_s
+
+    def _batch_size(self, call: NodeCall, shipped: _Shipped, objects: Mapping[str, int]) -> int:
+        """How many calls like ``call`` one task may hold (1: it runs alone); see :mod:`.batch`."""
+        seconds = self._typical(call.definition)
+        if (
+            seconds is None
+            or seconds >= self.hop_s
+            or self.fuse_budget_s <= 0
+            or objects
+            or call.timeout_s
+            or shipped.resources != Resources(self.light_cpus)
+        ):
+            return 1
+        return min(BATCH_MAX, int(self.hop_s / max(seconds, 1e-6)))
+
+    def _chain(self, call: NodeCall) -> list[Link]:
+        """The nodes one task may run after ``call``'s: up to the first that is not fast."""
+        if self.chains is None or call.timeout_s:
+            return []
+        links = self.chains.chain(call.run_id, call.node_id, call.parameters, self._same_task)
+        for n, link in enumerate(links):
+            if not self._fast(link.definition):
+                return links[:n]
+        return links
+
+    def _same_task(self, a: Step, b: Step) -> bool:
+        """Both are this runtime's (plain Python) and ask for the same Ray resources."""
+        da, db = a.definition, b.definition
+        return (
+            da is not None
+            and db is not None
+            and da.runtime.language == "python"
+            and db.runtime.language == "python"
+            and self._shipped_for(da).resources == self._shipped_for(db).resources
+        )
+
+    def _member(self, link: Link) -> Member:
+        shipped = self._shipped_for(link.definition)
+        return (
+            shipped.key,
+            shipped.blob,
+            link.node_id,
+            link.parameters,
+            link.bindings,
+            link.port_params,
+            link.required,
+        )
+
+    def _shipped_for(self, definition: NodeDefinition) -> _Shipped:
+        shipped = self._shipped.get(id(definition))
+        if shipped is None or shipped.definition is not definition:
+            shipped = self._shipped[id(definition)] = self._ship(definition)
+        return shipped
 
     def _ship(self, definition: NodeDefinition) -> _Shipped:
         """A definition's task functions and its pickle, made once per definition object."""
@@ -213,21 +239,24 @@ class RayRuntime:
             definition,
             key,
             blob,
+            resources,
             self._function(self._node_task, resources),
+            self._function(self._chain_task, resources),
+            self._function(self._batch_task, resources),
             self._function(self._task, resources),
         )
 
     def _function(self, task: Any, resources: Resources) -> Any:
         """``task`` with ``resources``; the plain task when they are the light default."""
-        whole = task is self._task
-        function = self._functions.get((whole, resources))
+        function = self._functions.get((id(task), resources))
         if function is None:
             default = resources == Resources(self.light_cpus)
             function = task if default else task.options(**resources.options())
-            self._functions[(whole, resources)] = function
+            self._functions[(id(task), resources)] = function
         return function
 
     async def aclose(self) -> None:
+        await self.live.aclose()
         await self._local.aclose()
 
 
@@ -238,9 +267,8 @@ class _Shipped:
     definition: NodeDefinition
     key: str
     blob: bytes
+    resources: Resources
     function: Any
+    chain: Any
+    batch: Any
     whole: Any
-
-
-def _force_cancel(ref: ray.ObjectRef[Any]) -> None:
-    ray.cancel(ref, force=True)

@@ -22,11 +22,14 @@ import asyncio
 import dataclasses
 import functools
 import pickle
+import time
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from atomiton.engines.ray.values import split_outputs, substitute
+from atomiton.engines.ray.fusion import Link, link_inputs
+from atomiton.engines.ray.relay import LiveReporter
+from atomiton.engines.ray.values import ValueRule, spilled_of, split_outputs, substitute
 from atomiton.errors import NodeError
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.runtimes import NodeCall, NodeResult, PythonRuntime, Runtime
@@ -49,17 +52,29 @@ class RecordingReporter:
         self.reports.append(("log", message, level))
 
 
+Recorder = RecordingReporter | LiveReporter
+"""A reporter that keeps a call's reports for its summary."""
+
+
 def resolve_inputs(
-    call: NodeCall, objects: Mapping[str, int], resolved: Sequence[Mapping[str, Any]]
+    call: NodeCall,
+    objects: Mapping[str, int],
+    resolved: Sequence[Mapping[str, Any]],
+    rule: ValueRule,
 ) -> NodeCall:
-    """``call`` with every marker in its inputs replaced by the value it stands for."""
-    if not objects:
-        return call
+    """``call`` with every marker in its inputs replaced by the value it stands for: objects
+    from ``resolved``, values spilled to the artifact location read back from there."""
+    inputs = call.inputs
+    if objects:
 
-    def lookup(ref: dict[str, Any]) -> Any:
-        return resolved[objects[ref["object"]]][ref["port"]]
+        def lookup(ref: dict[str, Any]) -> Any:
+            return resolved[objects[ref["object"]]][ref["port"]]
 
-    return dataclasses.replace(call, inputs=substitute(call.inputs, lookup))
+        inputs = substitute(inputs, lookup)
+    if rule.artifacts is not None:
+        store = rule.store()
+        inputs = substitute(inputs, lambda ref: store.load({"$ref": ref}), spilled_of)
+    return call if inputs is call.inputs else dataclasses.replace(call, inputs=inputs)
 
 
 async def perform(
@@ -67,29 +82,29 @@ async def perform(
     call: NodeCall,
     objects: Mapping[str, int],
     resolved: Sequence[Mapping[str, Any]],
-    inline_limit: int,
+    rule: ValueRule,
 ) -> tuple[Summary, dict[str, Any] | None]:
     """Run ``call`` on ``runtime``; never raises for a node failure (see the module notes)."""
     reporter = RecordingReporter()
     try:
-        result = await runtime.invoke(resolve_inputs(call, objects, resolved), reporter)
+        result = await runtime.invoke(resolve_inputs(call, objects, resolved, rule), reporter)
     except Exception as exc:
         return describe_failure(exc, reporter), None
-    return summarise(result, reporter, inline_limit)
+    return summarise(result, reporter, rule, call.run_id)
 
 
 def summarise(
-    result: NodeResult, reporter: RecordingReporter, inline_limit: int
+    result: NodeResult, reporter: Recorder, rule: ValueRule, run_id: str
 ) -> tuple[Summary, dict[str, Any] | None]:
     """The summary and the large outputs of a call that returned."""
     try:
-        inline, large = split_outputs(result.outputs, inline_limit)
+        inline, large = split_outputs(result.outputs, rule, run_id)
     except Exception as exc:
         return describe_failure(exc, reporter), None
     return {"outputs": inline, "reports": reporter.reports}, large
 
 
-def describe_failure(exc: Exception, reporter: RecordingReporter) -> Summary:
+def describe_failure(exc: Exception, reporter: Recorder) -> Summary:
     """A failed call as data: the node's error, its class, whether a retry may help."""
     if isinstance(exc, NodeError):
         error = exc.to_dict()
@@ -112,7 +127,7 @@ def _python_worker() -> tuple[PythonRuntime, asyncio.AbstractEventLoop]:
 
 
 def run_python_call(
-    call: NodeCall, objects: Mapping[str, int], inline_limit: int, *resolved: Mapping[str, Any]
+    call: NodeCall, objects: Mapping[str, int], rule: ValueRule, *resolved: Mapping[str, Any]
 ) -> tuple[Summary, dict[str, Any] | None]:
     """The body of the Ray task for a Python node (see :mod:`.runtime`).
 
@@ -124,7 +139,7 @@ def run_python_call(
     call = dataclasses.replace(
         call, definition=dataclasses.replace(call.definition, performance=performance)
     )
-    return loop.run_until_complete(perform(runtime, call, objects, resolved, inline_limit))
+    return loop.run_until_complete(perform(runtime, call, objects, resolved, rule))
 
 
 _definitions: dict[str, NodeDefinition] = {}
@@ -151,11 +166,24 @@ def worker_definition(key: str, blob: bytes) -> NodeDefinition:
 
 
 Envelope = tuple[
-    str, bytes, str, str, Mapping[str, Any], Mapping[str, Any], int, Any, Any, Any, Any, int
+    str,
+    bytes,
+    str,
+    str,
+    Mapping[str, Any],
+    Mapping[str, Any],
+    int,
+    Any,
+    Any,
+    Any,
+    Any,
+    ValueRule,
+    tuple[str, str] | None,
 ]
 """What a Python node's task receives, as one argument (Ray serialises each argument apart):
 ``(key, blob, run_id, node_id, inputs, parameters, attempt, artifact_dir, timeout_s,
-variables, objects, inline_limit)``."""
+variables, objects, rule, live)``; ``live`` names the relay and channel that reports go to
+while the call runs (see :mod:`.relay`)."""
 
 
 def run_python_node(
@@ -167,8 +195,80 @@ def run_python_node(
     first call for ``key``; ``resolved`` are the large-output objects ``objects`` indexes.
     """
     runtime, loop = _python_worker()
+    call, rule, live = _head_call(envelope, resolved)
+    summary, large, _ = _run_one(runtime, loop, call, rule, live)
+    return summary, large
+
+
+Member = tuple[str, bytes, str, Mapping[str, Any], Any, tuple[str, ...], frozenset[str]]
+"""A node a fused task runs after the head: ``(key, blob, node_id, parameters, bindings,
+port_params, required)``, a :class:`~.fusion.Link` whose definition travels as a key and blob."""
+
+
+def run_python_chain(
+    envelope: Envelope, members: Sequence[Member], budget_s: float, *resolved: Mapping[str, Any]
+) -> tuple[Summary, dict[str, Any] | None]:
+    """The body of a fused task (see :mod:`.fusion`): the head, then each member in turn.
+
+    Returns ``{"chain": [summary, ...]}``, one summary per node that ran, and the large outputs
+    of the last one (the chain stops after a node with a large output, so only the last can
+    have any). It stops after a failure, before a node the scheduler would skip, and once
+    ``budget_s`` has passed.
+    """
+    started = time.perf_counter()
+    runtime, loop = _python_worker()
+    head, rule, live = _head_call(envelope, resolved)
+    summary, large, outputs = _run_one(runtime, loop, head, rule, live)
+    chain = [summary]
+    for key, blob, node_id, parameters, bindings, port_params, required in members:
+        if outputs is None or large is not None or time.perf_counter() - started >= budget_s:
+            break
+        definition = worker_definition(key, blob)
+        link = Link(node_id, definition, parameters, bindings, port_params, required, {})
+        inputs = link_inputs(link, outputs)
+        if inputs is None:
+            break
+        call = dataclasses.replace(
+            head,
+            node_id=node_id,
+            definition=definition,
+            inputs=inputs,
+            parameters=parameters,
+            attempt=1,
+            timeout_s=None,
+        )
+        summary, large, outputs = _run_one(runtime, loop, call, rule)
+        chain.append(summary)
+    return {"chain": chain}, large
+
+
+def run_python_batch(
+    envelopes: Sequence[Envelope], budget_s: float
+) -> tuple[Summary, dict[str, Any] | None]:
+    """The body of a batch task (see :mod:`.batch`): independent calls, one after another.
+
+    Returns ``{"batch": [summary, ...]}`` for the calls it ran, in order, and the large outputs
+    of the last one; it starts no call after one with a large output, or once ``budget_s`` has
+    passed (the driver queues the others again).
+    """
+    started = time.perf_counter()
+    runtime, loop = _python_worker()
+    summaries: list[Summary] = []
+    large: dict[str, Any] | None = None
+    for envelope in envelopes:
+        if large is not None or (summaries and time.perf_counter() - started >= budget_s):
+            break
+        call, rule, live = _head_call(envelope, ())
+        summary, large, _ = _run_one(runtime, loop, call, rule, live)
+        summaries.append(summary)
+    return {"batch": summaries}, large
+
+
+def _head_call(
+    envelope: Envelope, resolved: Sequence[Mapping[str, Any]]
+) -> tuple[NodeCall, ValueRule, tuple[str, str] | None]:
     key, blob, run_id, node_id, inputs, parameters, attempt, *context = envelope
-    artifact_dir, timeout_s, variables, objects, inline_limit = context
+    artifact_dir, timeout_s, variables, objects, rule, live = context
     call = NodeCall(
         run_id=run_id,
         node_id=node_id,
@@ -180,12 +280,38 @@ def run_python_node(
         timeout_s=timeout_s,
         variables=variables,
     )
-    call = resolve_inputs(call, objects, resolved)
-    reporter = RecordingReporter()
+    return resolve_inputs(call, objects, resolved, rule), rule, live
+
+
+def _run_one(
+    runtime: PythonRuntime,
+    loop: asyncio.AbstractEventLoop,
+    call: NodeCall,
+    rule: ValueRule,
+    live: tuple[str, str] | None = None,
+) -> tuple[Summary, dict[str, Any] | None, Mapping[str, Any] | None]:
+    """One node in this worker: its summary, large outputs, and outputs (None if it failed).
+    The summary's ``seconds`` is how long the node took here (the driver fuses and batches
+    fast ones). With ``live``, its reports also go to the driver while it runs."""
+    reporter: Recorder
+    if live is None:
+        reporter = RecordingReporter()
+    else:
+        reporter = LiveReporter(*live, (call.run_id, call.node_id, call.attempt))
+    started = time.perf_counter()
     try:
         result = runtime.try_inline(call, reporter)
+        if result is None:  # a coroutine function: awaited on this worker's loop
+            result = loop.run_until_complete(runtime.invoke(call, reporter))
     except Exception as exc:
-        return describe_failure(exc, reporter), None
-    if result is None:  # a coroutine function: awaited on this worker's loop
-        return loop.run_until_complete(perform(runtime, call, {}, (), inline_limit))
-    return summarise(result, reporter, inline_limit)
+        failed = describe_failure(exc, reporter)
+        failed["seconds"] = time.perf_counter() - started
+        return failed, None, None
+    finally:
+        if isinstance(reporter, LiveReporter):
+            reporter.close()
+            started += reporter.spent
+    seconds = time.perf_counter() - started
+    summary, large = summarise(result, reporter, rule, call.run_id)
+    summary["seconds"] = seconds
+    return summary, large, None if "error" in summary else result.outputs

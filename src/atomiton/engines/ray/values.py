@@ -14,6 +14,17 @@ object itself as a task argument, so Ray moves it worker to worker and the worke
 marker for its value before calling the node: the driver never pulls a large intermediate.
 Only a run's sink outputs are fetched, once, for the :class:`~atomiton.engines.RunResult`.
 
+With an artifact location (``RayEngine(artifacts="s3://bucket/prefix")``, see
+:mod:`atomiton.artifacts`) a large value is written there instead, by the worker that made it,
+and the port's value is the store's reference, marked ``spilled``::
+
+    {"$ref": {"kind": "url", "url": "s3://bucket/prefix/<run>/<sha256>.pickle",
+              "format": "pickle", "bytes": 52428800, "sha256": "...", "spilled": true,
+              "port": "table", "type": "pyarrow.lib.Table"}}
+
+The worker of a downstream node reads it back before calling the node (any machine that can
+reach the storage can); the value outlives the run and Ray.
+
 Sizes are estimates that cost no serialisation for the common types (bytes, str, numbers,
 containers, and anything with ``nbytes`` or ``estimated_size()`` such as NumPy arrays, Arrow
 and polars tables); anything else is pickled to be measured.
@@ -21,12 +32,38 @@ and polars tables); anything else is pickled to be measured.
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+from atomiton.artifacts import ArtifactStore
 
 INLINE_LIMIT_BYTES = 100 * 1024
 MARKER_KIND = "ray"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRule:
+    """Where a call's outputs go (it travels with every task): under ``inline_limit`` bytes,
+    back inline; larger, to ``artifacts`` (an fsspec URL) when set, else Ray's object store."""
+
+    inline_limit: int = INLINE_LIMIT_BYTES
+    artifacts: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def store(self) -> ArtifactStore:
+        """The artifact store, opened once per process."""
+        assert self.artifacts is not None
+        key = (self.artifacts, json.dumps(self.storage_options, sort_keys=True, default=repr))
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = ArtifactStore(self.artifacts, **self.storage_options)
+        return store
+
+
+_stores: dict[tuple[str, str], ArtifactStore] = {}
 
 
 def estimate_size(value: Any, limit: int) -> int:
@@ -65,19 +102,40 @@ def estimate_size(value: Any, limit: int) -> int:
 
 
 def split_outputs(
-    outputs: Mapping[str, Any], inline_limit: int
+    outputs: Mapping[str, Any], rule: ValueRule, run_id: str
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """``(inline, large)``: small values and markers (object id still empty), large values."""
+    """``(inline, large)``: small values and markers (object id still empty), large values.
+    With an artifact location, large values are written there and ``large`` stays None."""
     inline: dict[str, Any] = {}
     large: dict[str, Any] = {}
     for port, value in outputs.items():
-        size = estimate_size(value, inline_limit)
-        if size <= inline_limit:
+        size = estimate_size(value, rule.inline_limit)
+        if size <= rule.inline_limit:
             inline[port] = value
+        elif rule.artifacts is not None:
+            ref = rule.store().write_value(run_id, value)["$ref"]
+            kind = type(value)
+            inline[port] = {
+                "$ref": {
+                    **ref,
+                    "spilled": True,
+                    "port": port,
+                    "type": f"{kind.__module__}.{kind.__qualname__}",
+                }
+            }
         else:
             large[port] = value
             inline[port] = marker("", port, size, value)
     return inline, large or None
+
+
+def spilled_of(value: Any) -> dict[str, Any] | None:
+    """The ``$ref`` body when ``value`` is a large value the engine wrote to storage."""
+    if isinstance(value, dict) and len(value) == 1:
+        ref = value.get("$ref")
+        if isinstance(ref, dict) and ref.get("kind") == "url" and ref.get("spilled") is True:
+            return ref
+    return None
 
 
 def marker(object_id: str, port: str, size: int, value: Any) -> dict[str, Any]:
@@ -124,15 +182,19 @@ def markers_in(value: Any, found: list[dict[str, Any]]) -> None:
             markers_in(item, found)
 
 
-def substitute(value: Any, lookup: Callable[[dict[str, Any]], Any]) -> Any:
-    """``value`` with every marker replaced by ``lookup(marker)``."""
-    ref = marker_of(value)
+def substitute(
+    value: Any,
+    lookup: Callable[[dict[str, Any]], Any],
+    find: Callable[[Any], dict[str, Any] | None] = marker_of,
+) -> Any:
+    """``value`` with every marker ``find`` recognises replaced by ``lookup(marker)``."""
+    ref = find(value)
     if ref is not None:
         return lookup(ref)
     if isinstance(value, Mapping):
-        return {k: substitute(v, lookup) for k, v in value.items()}
+        return {k: substitute(v, lookup, find) for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, lookup) for v in value]
+        return [substitute(v, lookup, find) for v in value]
     if isinstance(value, tuple):
-        return tuple(substitute(v, lookup) for v in value)
+        return tuple(substitute(v, lookup, find) for v in value)
     return value
