@@ -6,22 +6,28 @@ what is measured is the cost of scheduling, calling and recording a node.
 
 Engines, all in this process, same graphs:
 - atomiton LocalEngine with events and history on (a SQLite file store and an event
-  subscriber), validation and planning included; the Blueprint is loaded beforehand;
+  subscriber), validation and planning included; the Blueprint is loaded beforehand; one
+  warm-up run, whose history is written before the timed run starts (the timed run's own
+  history is written while it runs, by the writer process, as in use);
 - a plain asyncio loop: one task per node awaiting its dependencies' futures;
 - Dask's threaded scheduler (``dask.threaded.get``) on the equivalent task graph;
 - Ray local tasks (``ray.init(num_cpus=2)``), ObjectRefs passed along the edges.
 
 Also checks that building the plan stays linear: plan time per node at 1k, 10k and 50k nodes.
 Run: ``python bench/bench_scheduling.py [--nodes 10000] [--repeat 3] [--skip-ray]``.
+``--profile chain|fan|random`` runs only atomiton on that graph under cProfile instead (after a
+warm-up run), prints the phases' times and the functions that cost most, and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import datetime as dt
 import os
 import platform
+import pstats
 import random
 import sys
 import tempfile
@@ -35,6 +41,7 @@ from atomiton.blueprint import Blueprint, load_blueprint
 from atomiton.engines.collector import collector_spared
 from atomiton.events import Event
 from atomiton.plan import build_plan
+from atomiton.validate import validate
 
 Graph = list[list[int]]  # deps[i]: the nodes i depends on (all < i)
 
@@ -70,6 +77,7 @@ GRAPHS: dict[str, Callable[[int], Graph]] = {
     "fan-out/fan-in": fan,
     "random DAG (3 edges/node)": random_dag,
 }
+SHAPES = dict(zip(("chain", "fan", "random"), GRAPHS, strict=True))  # --profile's short names
 PORTS = ("a", "b", "c", "d")
 
 
@@ -83,7 +91,7 @@ def blueprint(deps: Graph) -> Blueprint:
     return load_blueprint({"id": "bench", "name": "bench", "nodes": nodes, "edges": edges})
 
 
-async def run_atomiton(deps: Graph, db: Path) -> float:
+async def run_atomiton(deps: Graph, db: Path, profiler: cProfile.Profile | None = None) -> float:
     bp = blueprint(deps)
     seen = 0
 
@@ -97,9 +105,15 @@ async def run_atomiton(deps: Graph, db: Path) -> float:
         if prepare is not None:
             prepare(timeout=60)  # the history writer process is up before anything is timed
         await engine.execute(bp)  # warm-up: imports, inline promotion
+        if engine.store is not None:
+            engine.store.flush()  # the warm-up's history is written before the timed run
+        if profiler is not None:
+            profiler.enable()
         started = time.perf_counter()
         result = await engine.execute(bp)
         took = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
         assert result.ok, result.error
         if engine.store is not None:
             engine.store.flush()
@@ -147,6 +161,29 @@ def _sinks(deps: Graph) -> list[int]:
     return [i for i in range(len(deps)) if i not in used]
 
 
+def profile(shape: str, nodes: int) -> None:
+    """One atomiton run of ``shape`` under cProfile: phase times, then the costliest calls."""
+    deps = GRAPHS[SHAPES[shape]](nodes)
+    registry = NodeRegistry([trivial_node])
+    bp = blueprint(deps)
+    for phase, fn in (
+        ("validate", lambda: validate(bp, registry)),
+        ("plan", lambda: build_plan(bp, registry)),
+    ):
+        fn()
+        started = time.perf_counter()
+        with collector_spared(nodes):
+            fn()
+        print(f"{phase:10} {(time.perf_counter() - started) / nodes * 1e6:6.1f} us/node")
+    with tempfile.TemporaryDirectory() as tmp:
+        took = asyncio.run(run_atomiton(deps, Path(tmp) / "h.db"))
+        print(f"{'execute':10} {took / nodes * 1e6:6.1f} us/node (unprofiled, all included)")
+        profiler = cProfile.Profile()
+        asyncio.run(run_atomiton(deps, Path(tmp) / "h.db", profiler))
+    stats = pstats.Stats(profiler).strip_dirs().sort_stats("tottime")
+    stats.print_stats(30)
+
+
 def plan_linearity(registry: NodeRegistry) -> list[tuple[int, float]]:
     rows = []
     for n in (1_000, 10_000, 50_000):
@@ -164,9 +201,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-ray", action="store_true")
     parser.add_argument(
+        "--profile", choices=sorted(SHAPES), help="profile atomiton on one graph; writes nothing"
+    )
+    parser.add_argument(
         "--output", type=Path, default=Path(__file__).with_name("results") / "scheduling.md"
     )
     args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, args.nodes)
+        return
     if not args.skip_ray:
         import ray
 
@@ -210,7 +253,10 @@ def write(
         "",
         f"{dt.date.today()}, {platform.machine()} with {os.cpu_count()} CPUs, {versions}. "
         f"{args.nodes:,} trivial nodes per graph, best of {args.repeat}. atomiton runs with "
-        "events and SQLite history on, validation and planning included.",
+        "events and SQLite history on, validation and planning included, after a warm-up run "
+        "whose history is written first (the timed run's history is written as it runs, by "
+        "the writer process on the other core). `--profile chain|fan|random` shows where "
+        "atomiton's time goes.",
         "",
         "| graph | " + " | ".join(f"{e} (µs/node)" for e in engines) + " | atomiton vs dask | "
         "atomiton vs ray |",

@@ -28,6 +28,7 @@ from atomiton.errors import NodeCancelledError, NodeError, NodeTimeoutError
 from atomiton.events import EventBus, EventKind
 from atomiton.plan import ExecutionPlan, Step
 from atomiton.runtimes import NodeCall, RuntimeRouter
+from atomiton.runtimes.router import InlineCall
 from atomiton.schedule import (
     CancelRun,
     Dispatch,
@@ -55,6 +56,14 @@ _EVENT_FOR_STATE: Mapping[NodeState, EventKind] = {
     NodeState.ABANDONED: EventKind.NODE_ABANDONED,
     NodeState.CANCELLED: EventKind.NODE_CANCELLED,
 }
+
+
+# Read per event: module constants, as reading an enum member through its class costs about
+# ten times a global in CPython 3.11 (see atomiton.schedule.state).
+_READY = NodeState.READY
+_RUNNING = NodeState.RUNNING
+_SUCCEEDED = NodeState.SUCCEEDED
+_FAILED = NodeState.FAILED
 
 
 @dataclass(slots=True)
@@ -132,7 +141,7 @@ class Driver:
         self.finish: Finish | None = None
         self._ids = [prefix + s.node_id for s in plan.steps]
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._started: dict[int, float] = {}
+        self._started: list[float | None] = [None] * len(plan.steps)  # perf_counter at dispatch
         self._templated = [
             bool(s.parameters) and templates.has_template(dict(s.parameters)) for s in plan.steps
         ]
@@ -144,17 +153,32 @@ class Driver:
         self._pumping = False
         self._port_params = [  # input ports a node's parameters set
             tuple(p for p in s.definition.input_names if p in s.parameters)
-            if s.definition is not None
+            if s.definition is not None and s.parameters
             else ()
             for s in plan.steps
         ]
-        self._inline = [  # steps that may complete synchronously: plain calls, no deadline
-            s.definition is not None and s.sub_plan is None and not s.timeout_s for s in plan.steps
-        ]
+        self._inline = self._inline_calls(plan, router)
         self._services = router.services
         self._records = [NodeRecord() for _ in self._ids]  # by step index: no lookup per event
         for node_id, record in zip(self._ids, self._records, strict=True):
             records[node_id] = record
+
+    @staticmethod
+    def _inline_calls(plan: ExecutionPlan, router: RuntimeRouter) -> list[InlineCall | None]:
+        """Per step, its runtime's synchronous path (see :meth:`RuntimeRouter.inline_for`),
+        for plain calls without a deadline; None: always a task."""
+        by_definition: dict[int, InlineCall | None] = {}
+        calls: list[InlineCall | None] = []
+        for step in plan.steps:
+            definition = step.definition
+            if definition is None or step.sub_plan is not None or step.timeout_s:
+                calls.append(None)
+                continue
+            key = id(definition)  # the plan holds every definition alive
+            if key not in by_definition:
+                by_definition[key] = router.inline_for(definition)
+            calls.append(by_definition[key])
+        return calls
 
     # -- running -------------------------------------------------------------------------------
 
@@ -228,9 +252,11 @@ class Driver:
             if isinstance(ins, Transition):
                 self._transition(ins)
             elif isinstance(ins, Dispatch):
-                self._started[ins.index] = time.perf_counter()
-                if not (self._inline[ins.index] and self._run_inline(ins)):
-                    self._tasks[ins.index] = asyncio.ensure_future(self._invoke(ins))
+                i = ins.index
+                self._started[i] = time.perf_counter()
+                inline = self._inline[i]
+                if inline is None or not self._run_inline(ins, inline):
+                    self._tasks[i] = asyncio.ensure_future(self._invoke(ins))
             elif isinstance(ins, ScheduleRetry):
                 delay = ins.delay_s * (0.5 + random.random() / 2)  # jitter: 50-100 %
                 node_id = self._ids[ins.index]
@@ -254,22 +280,24 @@ class Driver:
 
     def _transition(self, ins: Transition) -> None:
         i = ins.index
-        node_id = self._ids[i]
         record = self._records[i]
         state = ins.state
         record.status = state  # a StrEnum: already the status string
         kind = _EVENT_FOR_STATE.get(state)
         if kind is None:
             return  # RETRYING: the ScheduleRetry instruction publishes node.retrying
-        payload: dict[str, Any]
-        if state is NodeState.RUNNING:
-            record.attempts = ins.payload["attempt"]
-            payload = {"attempt": record.attempts}
-        elif state is NodeState.SUCCEEDED or state is NodeState.FAILED:
-            started = self._started.pop(i, None)
+        payload: Mapping[str, Any]
+        if state is _READY:
+            payload = ins.payload  # {}, made for this move (as every Transition's payload)
+        elif state is _RUNNING:
+            payload = ins.payload  # {"attempt": n}
+            record.attempts = payload["attempt"]
+        elif state is _SUCCEEDED or state is _FAILED:
+            started = self._started[i]
             if started is not None:
+                self._started[i] = None
                 record.duration_ms = (time.perf_counter() - started) * 1000
-            if state is NodeState.SUCCEEDED:
+            if state is _SUCCEEDED:
                 record.outputs = self.state.outputs[i]
                 payload = {
                     "outputs": record.outputs,
@@ -285,22 +313,25 @@ class Driver:
                     "duration_ms": record.duration_ms,
                     "handled": ins.payload.get("handled", False),
                 }
-        elif state is NodeState.READY:
-            payload = {}
         else:
             record.reason = ins.reason
             payload = {"reason": ins.reason}
-        self.bus.publish(self.run_id, kind, self.clock(), node_id, payload)
+        self.bus.publish(self.run_id, kind, self.clock(), self._ids[i], payload)
 
     # -- one node call -------------------------------------------------------------------------
 
-    def _run_inline(self, ins: Dispatch) -> bool:
+    def _run_inline(self, ins: Dispatch, inline: InlineCall) -> bool:
         """Try the call synchronously (the runtime decides); True when it completed."""
         step = self.plan.steps[ins.index]
         stimulus: Stimulus
         try:
-            call = self._make_call(step, ins, self._parameters(step, ins.inputs))
-            result = self.router.try_inline(call, _Reporter(self, call.node_id))
+            parameters = (
+                self._parameters(step, ins.inputs)
+                if self._templated[step.index]
+                else step.parameters
+            )
+            call = self._make_call(step, ins, parameters)
+            result = inline(call, _Reporter(self, call.node_id))
             if result is None:
                 return False
             stimulus = Succeeded(ins.index, result.outputs)

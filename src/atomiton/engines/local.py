@@ -30,6 +30,7 @@ from atomiton.events import Event, EventBus, EventKind, Subscription
 from atomiton.nodes import NodeRegistry
 from atomiton.plan import build_plan
 from atomiton.runtimes import RuntimeRouter
+from atomiton.runtimes.gpus import detect_gpus
 from atomiton.schedule import NodeState
 from atomiton.store import RunInfo, Store, open_store
 from atomiton.validate import Report, validate
@@ -45,14 +46,6 @@ def default_concurrency() -> int:
 def new_run_id() -> str:
     """Sortable by start time, unique: ``20261126T132753-1a2b3c4d``."""
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-
-
-def detect_gpus() -> int:
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return len(list(gpus.iterdir())) if gpus.is_dir() else 0
 
 
 class LocalEngine:
@@ -108,12 +101,21 @@ class LocalEngine:
         on_error: str | None = None,
     ) -> RunResult:
         bp = self._load(blueprint)
-        inputs = dict(inputs or {})
-        with collector_spared(len(bp.nodes)):
-            report = self._report(bp, inputs)
-            if not report.ok:
-                raise ValidationError(report)
-            plan = build_plan(bp, self.registry, variables=variables, on_error=on_error)
+        with collector_spared(len(bp.nodes)):  # validation, plan, run and result: see collector
+            return await self._execute(bp, dict(inputs or {}), variables, run_id, on_error)
+
+    async def _execute(
+        self,
+        bp: Blueprint,
+        inputs: dict[str, Any],
+        variables: Mapping[str, Any] | None,
+        run_id: str | None,
+        on_error: str | None,
+    ) -> RunResult:
+        report = self._report(bp, inputs)
+        if not report.ok:
+            raise ValidationError(report)
+        plan = build_plan(bp, self.registry, variables=variables, on_error=on_error)
         run_id = run_id or new_run_id()
         if run_id in self._active:
             raise ValueError(f"run '{run_id}' is already running")
@@ -161,8 +163,7 @@ class LocalEngine:
             },
         )
         try:
-            with collector_spared(len(plan)):
-                state = await driver.run()
+            state = await driver.run()
         except asyncio.CancelledError:
             self._finish(run_id, "cancelled", {}, {"message": "the run was cancelled"}, started)
             raise
@@ -181,7 +182,7 @@ class LocalEngine:
             status=status,
             outputs=outputs,
             nodes={
-                k: NodeRun(k, r.status, r.outputs, r.error, r.attempts, r.duration_ms, r.reason)
+                k: NodeRun.of(k, r.status, r.outputs, r.error, r.attempts, r.duration_ms, r.reason)
                 for k, r in records.items()
             },
             error=error,

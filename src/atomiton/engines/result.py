@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from atomiton.events.codec import to_jsonable
@@ -19,6 +19,33 @@ class NodeRun:
     duration_ms: float | None = None
     reason: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        node_id: str,
+        status: str,
+        outputs: Mapping[str, Any] | None,
+        error: Mapping[str, Any] | None,
+        attempts: int,
+        duration_ms: float | None,
+        reason: str,
+    ) -> NodeRun:
+        """``NodeRun(...)`` with every field given, made in half the time: a run makes one
+        per node. It sets the slots directly, as the frozen ``__init__`` does through
+        ``object.__setattr__`` one field at a time."""
+        run = _new(cls)
+        set_id, set_status, set_outputs, set_error, set_attempts, set_duration, set_reason = (
+            _NODE_RUN_SETTERS
+        )
+        set_id(run, node_id)
+        set_status(run, status)
+        set_outputs(run, outputs)
+        set_error(run, error)
+        set_attempts(run, attempts)
+        set_duration(run, duration_ms)
+        set_reason(run, reason)
+        return run
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -27,6 +54,10 @@ class NodeRun:
             "attempts": self.attempts,
             "duration_ms": round(self.duration_ms, 3) if self.duration_ms is not None else None,
         }
+
+
+_new = object.__new__
+_NODE_RUN_SETTERS = tuple(NodeRun.__dict__[f.name].__set__ for f in fields(NodeRun))
 
 
 @dataclass(frozen=True, slots=True)

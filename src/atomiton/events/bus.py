@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from atomiton.events.model import Event, EventKind
+from atomiton.events.model import Event, EventKind, make_event
 
 Listener = Callable[[Event], None]
+_RUN_FINISHED = EventKind.RUN_FINISHED  # a global: cheaper than the enum's attribute per event
 
 
 @dataclass(eq=False, slots=True)
@@ -32,8 +33,9 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
-        self._snapshot: tuple[Subscription, ...] = ()
-        """``_subscriptions`` frozen for publish: a listener may (un)subscribe mid-publish."""
+        self._snapshot: tuple[tuple[Listener, str | None, Subscription], ...] = ()
+        """``_subscriptions`` frozen for publish (a listener may (un)subscribe mid-publish),
+        unpacked: publish runs three times per node."""
         self._seq: dict[str, int] = {}
         self.errors: list[BaseException] = []
 
@@ -41,13 +43,16 @@ class EventBus:
         """Call ``listener`` with every event (of ``run_id`` only, if given)."""
         sub = Subscription(listener, run_id, self)
         self._subscriptions.append(sub)
-        self._snapshot = tuple(self._subscriptions)
+        self._freeze()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
-            self._snapshot = tuple(self._subscriptions)
+            self._freeze()
+
+    def _freeze(self) -> None:
+        self._snapshot = tuple((s.listener, s.run_id, s) for s in self._subscriptions)
 
     def publish(
         self,
@@ -59,15 +64,15 @@ class EventBus:
     ) -> Event:
         seq = self._seq.get(run_id, 0) + 1
         self._seq[run_id] = seq
-        event = Event(run_id, seq, kind, time, node_id, payload or {})
-        for sub in self._snapshot:
-            if sub.run_id is not None and sub.run_id != run_id:
+        event = make_event(run_id, seq, kind, time, node_id, payload or {})
+        for listener, only, sub in self._snapshot:
+            if only is not None and only != run_id:
                 continue
             try:
-                sub.listener(event)
+                listener(event)
             except Exception as exc:  # a broken listener must not stop the run
                 self.errors.append(exc)
                 self.unsubscribe(sub)
-        if kind is EventKind.RUN_FINISHED:
+        if kind is _RUN_FINISHED:
             self._seq.pop(run_id, None)
         return event

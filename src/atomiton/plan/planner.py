@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from atomiton.blueprint import templates
@@ -36,74 +37,138 @@ def build_plan(
 def _plan(
     bp: Blueprint, registry: NodeRegistry, variables: Mapping[str, Any], on_error: str
 ) -> ExecutionPlan:
-    index = {node.id: i for i, node in enumerate(bp.nodes)}
-    definitions = [None if n.is_plain_group else registry.get(n.type) for n in bp.nodes]
-    shapes = _shapes(bp.nodes, definitions)
-    bindings: list[list[Binding]] = [[] for _ in bp.nodes]
-    deps: list[dict[int, None]] = [{} for _ in bp.nodes]
-    error_routed = [False] * len(bp.nodes)
-    # Ports resolved once per (shape, handle): shapes are shared by every node of a type.
-    targets: dict[tuple[int, str | None], str | None] = {}
-    sources: dict[tuple[int, str | None], str | None] = {}
+    nodes = bp.nodes
+    index = {node.id: i for i, node in enumerate(nodes)}
+    definitions = [None if n.is_plain_group else registry.get(n.type) for n in nodes]
+    shapes = _shapes(nodes, definitions)
+    bindings: list[list[Binding]] = [[] for _ in nodes]
+    deps: list[list[int]] = [[] for _ in nodes]
+    error_routed = [False] * len(nodes)
+    # Ports resolved once per kind of edge (source shape and handle, target shape and
+    # handle): shapes are shared by every node of a type, so most edges cost one lookup.
+    ports: dict[tuple[int, str | None, int, str | None], tuple[str | None, str]] = {}
+    kind_of = [id(shape) for shape in shapes]
     for edge in bp.edges:
         src, dst = index[edge.source], index[edge.target]
-        key = (id(shapes[dst]), edge.target_handle)
-        if key not in targets:
-            targets[key] = target_port(shapes[dst], edge.target_handle)
-        port = targets[key]
-        if port is None:  # validation reports it; a plan is only built for valid Blueprints
-            raise ValueError(f"edge {edge.id} has an unresolvable target port")
-        key = (id(shapes[src]), edge.source_handle)
-        if key not in sources:
-            sources[key] = source_port(shapes[src], edge.source_handle).port
-        resolved = sources[key]
-        bindings[dst].append(Binding(src, resolved, port, edge.id))
-        deps[dst][src] = None
-        if resolved == ERROR_PORT:
+        key = (kind_of[src], edge.source_handle, kind_of[dst], edge.target_handle)
+        resolved = ports.get(key)
+        if resolved is None:
+            resolved = ports[key] = _ports(edge.id, shapes[src], shapes[dst], key)
+        bindings[dst].append(Binding(src, resolved[0], resolved[1], edge.id))
+        deps[dst].append(src)
+        if resolved[0] == ERROR_PORT:
             error_routed[src] = True
-    refs: list[tuple[int, ...]] = []
-    for i, node in enumerate(bp.nodes):
-        if not node.parameters:  # most nodes: nothing to scan
-            refs.append(())
-            continue
-        found = tuple(
-            index[r] for r in sorted(templates.node_references(node.parameters)) if r in index
-        )
-        refs.append(found)
-        for r in found:
-            deps[i][r] = None
-    dependents: list[list[int]] = [[] for _ in bp.nodes]
+    refs: list[tuple[int, ...]] = [()] * len(nodes)
+    for i, node in enumerate(nodes):
+        if node.parameters:  # most nodes have none: nothing to scan
+            found = tuple(
+                index[r] for r in sorted(templates.node_references(node.parameters)) if r in index
+            )
+            refs[i] = found
+            deps[i].extend(found)
+    for i, ds in enumerate(deps):
+        if len(ds) > 1:
+            deps[i] = list(dict.fromkeys(ds))  # once each, in first-seen order
+    dependents: list[list[int]] = [[] for _ in nodes]
     for i, ds in enumerate(deps):
         for d in ds:
             dependents[d].append(i)
     priority = _priorities(dependents, deps)
-    steps = tuple(
-        _step(
-            i,
-            node,
-            definitions[i],
-            bindings[i],
-            deps[i],
-            dependents[i],
-            priority[i],
-            error_routed[i],
-            refs[i],
-            registry,
-            variables,
-            on_error,
+    shared: dict[int, _Settings] = {}  # by definition, for nodes that set no parameters
+    steps = []
+    for i, node in enumerate(nodes):
+        definition = definitions[i]
+        if definition is not None and not node.parameters and node.blueprint is None:
+            kind = shared.get(id(definition))  # the usual node: all it needs is its type's
+            if kind is None:
+                kind = shared[id(definition)] = _settings(node, definition)
+            steps.append(
+                Step(
+                    index=i,
+                    node_id=node.id,
+                    node=node,
+                    definition=definition,
+                    bindings=tuple(bindings[i]),
+                    deps=tuple(deps[i]),
+                    dependents=tuple(dependents[i]),
+                    parameters=dict(kind.parameters),
+                    priority=priority[i],
+                    pool=kind.pool,
+                    timeout_s=kind.timeout_s,
+                    retries=kind.retries,
+                    error_routed=error_routed[i],
+                    needs_gpu=kind.needs_gpu,
+                )
+            )
+            continue
+        steps.append(
+            _step(
+                i,
+                node,
+                definition,
+                bindings[i],
+                deps[i],
+                dependents[i],
+                priority[i],
+                error_routed[i],
+                refs[i],
+                registry,
+                variables,
+                on_error,
+            )
         )
-        for i, node in enumerate(bp.nodes)
-    )
     sinks = tuple(i for i, ds in enumerate(dependents) if not ds)
     runtime = bp.settings.get("runtime")
     timeout = runtime.get("timeout") if isinstance(runtime, Mapping) else None
     return ExecutionPlan(
         blueprint=bp,
-        steps=steps,
+        steps=tuple(steps),
         sinks=sinks,
         on_error=on_error,
         variables=dict(variables),
         timeout_s=float(timeout) / 1000 if isinstance(timeout, int | float) else None,
+    )
+
+
+def _ports(
+    edge_id: str, src: Shape, dst: Shape, key: tuple[int, str | None, int, str | None]
+) -> tuple[str | None, str]:
+    """The output port (None: the whole object) and input port one kind of edge joins."""
+    port = target_port(dst, key[3])
+    if port is None:  # validation reports it; a plan is only built for valid Blueprints
+        raise ValueError(f"edge {edge_id} has an unresolvable target port")
+    return source_port(src, key[1]).port, port
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What a node's step takes from its parameters and type: the same for every node of a
+    type that sets no parameters, so such nodes share one (see :func:`_plan`)."""
+
+    parameters: Mapping[str, Any]
+    """The node's parameters without the engine's control keys, with declared defaults."""
+    pool: str
+    timeout_s: float | None
+    retries: int
+    needs_gpu: bool
+
+
+def _settings(node: Node, definition: NodeDefinition | None) -> _Settings:
+    # A node type that declares 'timeout' or 'retries' itself (http-request, shell-command)
+    # owns them: the engine does not enforce them a second time.
+    owns = definition.settable if definition is not None else frozenset()
+    timeout_ms = None if "timeout" in owns else node.timeout_ms
+    if timeout_ms is None and definition is not None:
+        timeout_ms = definition.timeout_ms
+    retries = None if "retries" in owns else node.retries
+    if retries is None:
+        retries = (definition.retries if definition is not None else None) or 0
+    return _Settings(
+        parameters=_parameters(node, definition),
+        pool="group" if definition is None else definition.runtime.language,
+        timeout_s=timeout_ms / 1000 if timeout_ms else None,
+        retries=retries,
+        needs_gpu=bool(definition and definition.performance.prefer_gpu),
     )
 
 
@@ -122,15 +187,17 @@ def _shapes(nodes: tuple[Node, ...], definitions: list[NodeDefinition | None]) -
     return shapes
 
 
-def _priorities(dependents: list[list[int]], deps: list[dict[int, None]]) -> list[int]:
+def _priorities(dependents: list[list[int]], deps: list[list[int]]) -> list[int]:
     """Longest chain to a sink, counted in steps, by one reverse Kahn pass (linear time)."""
     remaining = [len(d) for d in dependents]
     priority = [1] * len(dependents)
     queue = deque(i for i, r in enumerate(remaining) if r == 0)
     while queue:
         i = queue.popleft()
+        longer = priority[i] + 1
         for d in deps[i]:
-            priority[d] = max(priority[d], priority[i] + 1)
+            if longer > priority[d]:
+                priority[d] = longer
             remaining[d] -= 1
             if remaining[d] == 0:
                 queue.append(d)
@@ -142,7 +209,7 @@ def _step(
     node: Node,
     definition: NodeDefinition | None,
     bindings: list[Binding],
-    deps: dict[int, None],
+    deps: list[int],
     dependents: list[int],
     priority: int,
     error_routed: bool,
@@ -151,16 +218,7 @@ def _step(
     variables: Mapping[str, Any],
     on_error: str,
 ) -> Step:
-    parameters = _parameters(node, definition)
-    # A node type that declares 'timeout' or 'retries' itself (http-request, shell-command)
-    # owns them: the engine does not enforce them a second time.
-    owns = definition.settable if definition is not None else frozenset()
-    timeout_ms = None if "timeout" in owns else node.timeout_ms
-    if timeout_ms is None and definition is not None:
-        timeout_ms = definition.timeout_ms
-    retries = None if "retries" in owns else node.retries
-    if retries is None:
-        retries = (definition.retries if definition is not None else None) or 0
+    settings = _settings(node, definition)
     sub = None
     if node.blueprint is not None:
         inner = {**node.blueprint.variable_defaults(), **variables}
@@ -173,14 +231,14 @@ def _step(
         bindings=tuple(bindings),
         deps=tuple(deps),
         dependents=tuple(dependents),
-        parameters=parameters,
+        parameters=settings.parameters,
         priority=priority,
-        pool="group" if definition is None else definition.runtime.language,
-        timeout_s=timeout_ms / 1000 if timeout_ms else None,
-        retries=retries,
+        pool=settings.pool,
+        timeout_s=settings.timeout_s,
+        retries=settings.retries,
         enabled=node.enabled,
         error_routed=error_routed,
-        needs_gpu=bool(definition and definition.performance.prefer_gpu),
+        needs_gpu=settings.needs_gpu,
         sub_plan=sub,
         template_refs=refs,
     )

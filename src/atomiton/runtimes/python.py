@@ -84,6 +84,7 @@ class PythonRuntime:
         self._processes_size = processes or cpus
         self._processes: concurrent.futures.ProcessPoolExecutor | None = None
         self._handlers: dict[tuple[str, str, str | None], _Handler] = {}
+        self._inline: dict[int, _Inline] = {}  # by id(definition); each entry holds it alive
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -125,16 +126,28 @@ class PythonRuntime:
 
     def try_inline(self, call: NodeCall, reporter: Reporter) -> NodeResult | None:
         """Run ``call`` synchronously on the caller's thread if its node is an inline one
-        (see :meth:`_Handler.observe`); None when it must go through :meth:`invoke`."""
+        (see :meth:`_Handler.observe`); None when it must go through :meth:`invoke`.
+        The engine's hot path for trivially fast nodes: what depends only on the definition
+        is looked up once per definition (:class:`_Inline`)."""
         definition = call.definition
-        handler = self._handler(definition)
+        found = self._inline.get(id(definition))
+        if found is None or found.definition is not definition:
+            found = self._inline[id(definition)] = _Inline(
+                definition, self._handler(definition), _single_output(definition)
+            )
+        handler = found.handler
         if not handler.inline or handler.is_async or definition.performance.parallelizable:
             return None
-        kwargs = {k: v for k, v in call.arguments().items() if k in handler.accepts}
+        kwargs = {**call.parameters, **call.inputs}  # NodeCall.arguments()
+        if not handler.accepts.issuperset(kwargs):
+            kwargs = {k: v for k, v in kwargs.items() if k in handler.accepts}
         if handler.context_arg:
             kwargs[handler.context_arg] = CallContext(call, reporter)
-        result, seconds = _timed_call(handler.fn, kwargs)
-        handler.observe(seconds)
+        started = time.perf_counter()
+        result = handler.fn(**kwargs)
+        handler.observe(time.perf_counter() - started)
+        if found.single is not None:
+            return NodeResult({found.single: result})
         return NodeResult(to_outputs(definition, result))
 
     async def _in_process(self, definition: NodeDefinition, kwargs: dict[str, Any]) -> Any:
@@ -166,6 +179,21 @@ class PythonRuntime:
             found.policy = policy if isinstance(policy, bool) else None
             found.inline = policy is True
         return found
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Inline:
+    """A definition's handler and, when its value is its one output, that output's name."""
+
+    definition: NodeDefinition
+    handler: _Handler
+    single: str | None
+
+
+def _single_output(definition: NodeDefinition) -> str | None:
+    """The port :func:`to_outputs` always puts the value in, if there is one such port."""
+    returns = definition.runtime.options.get("returns", "single")
+    return definition.outputs[0].name if returns == "single" and definition.outputs else None
 
 
 def _describe(fn: Callable[..., Any]) -> _Handler:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from atomiton.errors import RuntimeUnavailableError
@@ -26,6 +26,9 @@ OPTIONAL_RUNTIMES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("atomiton.runtimes.wasm", "WasmRuntime", ()),
 )
 """Runtimes the default router adds: (module, class, keys overriding its ``languages``)."""
+
+InlineCall = Callable[[NodeCall, Reporter], NodeResult | None]
+"""A runtime's optional ``try_inline``: the call's result now, or None to ``invoke`` it."""
 
 
 class RuntimeRouter:
@@ -101,6 +104,18 @@ class RuntimeRouter:
         runtime = self.runtime_for(call.definition)
         fast = getattr(runtime, "try_inline", None)
         return fast(call, reporter) if fast is not None else None
+
+    def inline_for(self, definition: NodeDefinition) -> InlineCall | None:
+        """What :meth:`try_inline` calls for ``definition`` (its runtime's ``try_inline``),
+        looked up once: a driver keeps it per node instead of routing every call. None when
+        the runtime has no synchronous path, or none serves the language (``invoke`` says
+        why)."""
+        try:
+            runtime = self.runtime_for(definition)
+        except RuntimeUnavailableError:
+            return None
+        fast: InlineCall | None = getattr(runtime, "try_inline", None)
+        return fast
 
     async def aclose(self) -> None:
         seen: set[int] = set()

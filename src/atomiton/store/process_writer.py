@@ -3,7 +3,8 @@
 Encoding payloads as JSON and running SQLAlchemy and SQLite cost several microseconds of CPU
 per event; in the engine's process that time is taken from the engine under its GIL. Here the
 engine's side only moves events: ``SqlStore.record`` appends to the queue as before, and a
-feeder thread wakes every ``interval`` seconds (sooner at ``batch`` events or a finished run),
+feeder thread wakes every ``interval`` seconds (sooner at ``batch`` events or a finished run,
+but at most once per ``interval`` while a run streams events: see ``_feed``),
 pickles what is queued as tuples (about 0.3 µs an event) and writes it to the stdin of
 ``python -m atomiton.store.writer_main``, whose ``EventWriter`` does the rest on another core.
 
@@ -34,6 +35,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from typing import IO, Any
 
@@ -162,6 +164,13 @@ class ProcessWriter:
     # the feeder thread ----------------------------------------------------------------------
 
     def _feed(self) -> None:
+        """Ship what is queued when woken (a batch is waiting, a run finished, a flush) or
+        every ``interval``. While a run streams events (a ship of ``batch`` or more), ships
+        are paced to one per ``interval``: each ship takes the GIL from the engine, and at
+        three events per node a fast engine fills a batch every few milliseconds, so shipping
+        at every batch handed the GIL over dozens of times per second, and each hand-off
+        costs the engine milliseconds when the machine's cores are busy. ``stop`` cuts a
+        pause short; a flush waits at most one ``interval`` longer meanwhile."""
         queue, wake = self.queue, self.wake
         try:
             while True:
@@ -171,17 +180,21 @@ class ProcessWriter:
                 stopping = self._stop.is_set()
                 if queue and not stopping:
                     self._start()
+                shipped, began = 0, time.monotonic()
                 if queue and not (stopping and self._abort):
-                    self._ship()
+                    shipped = self._ship()
                 if stopping and (not queue or self._abort):
                     return
+                if shipped >= self.batch:
+                    self._stop.wait(self.interval - (time.monotonic() - began))
         except OSError as exc:  # the process is gone (a broken pipe) or could not start
             if self._ended is None:
                 self._ended = f"the history writer process is gone: {exc}"
         finally:
             self._close_pipe()
 
-    def _ship(self) -> None:
+    def _ship(self) -> int:
+        """Ship (or, until the process is ready, write) what is queued; how many items."""
         queue = self.queue
         count = len(queue)
         self.taken += count  # before the queue empties, so that ``idle`` stays false
@@ -189,7 +202,7 @@ class ProcessWriter:
         items = [popleft() for _ in range(count)]
         if not self._ready.is_set():  # the process is starting: write them here meanwhile
             self._local.write(items)
-            return
+            return count
         events: list[Event] = []
         for item in items:
             if isinstance(item, FlushMarker):
@@ -201,6 +214,7 @@ class ProcessWriter:
             else:
                 events.append(item)
         self._send_events(events)
+        return count
 
     def _send_events(self, events: list[Event]) -> None:
         for start in range(0, len(events), _FRAME_EVENTS):

@@ -21,6 +21,7 @@ that one bad event is dropped (and kept in ``dropped`` with the reason), not the
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import socket
 import threading
@@ -345,8 +346,13 @@ class _Compiled:
         self.sql: str = compiled.string
         self.names = names
         self.index: list[int] | None = None  # None: rows go to the driver as dicts
+        self.reorder: Callable[[tuple[Any, ...]], Any] | None = None
         if compiled.positional:
             self.index = [names.index(name) for name in compiled.positiontup]
+            if self.index != list(range(len(names))):
+                # A row's values in the statement's order, at C speed: itemgetter of two or
+                # more indices returns a tuple.
+                self.reorder = operator.itemgetter(*self.index) if len(self.index) > 1 else None
 
     def execute(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
@@ -355,9 +361,11 @@ class _Compiled:
         params: list[Any]
         if index is None:
             params = [dict(zip(self.names, row, strict=True)) for row in rows]
+        elif self.reorder is not None:
+            params = list(map(self.reorder, rows))
         elif index == list(range(len(self.names))):
             params = rows
-        else:
+        else:  # one parameter: itemgetter would return the bare value
             params = [tuple(row[i] for i in index) for row in rows]
         conn.exec_driver_sql(self.sql, params)
 

@@ -13,6 +13,7 @@ import difflib
 import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
@@ -24,7 +25,6 @@ from atomiton.nodes.registry import NodeRegistry
 from atomiton.validate.ports import (
     TRIGGER,
     Shape,
-    SourcePort,
     shape_of,
     source_port,
     target_port,
@@ -104,11 +104,13 @@ def _check_blueprint(
     definitions: dict[str, NodeDefinition | None] = {}
     per_node: list[NodeDefinition | None] = []  # by position: two nodes may share an id
     by_type: dict[int, Shape] = {}  # a definition's shape, computed once
-    seen: set[str] = set()
+    typed: dict[int, NodeDefinition] = {}  # a shape's definition (a group's shape has none)
+    seen: dict[str, int] = {}  # node id to a dense position (a duplicate id is one node)
     for node in bp.nodes:
         if node.id in seen:
             add(Code.DUPLICATE_ID, "two nodes have this id", node.id, hint="ids must be unique")
-        seen.add(node.id)
+        else:
+            seen[node.id] = len(seen)
         definition = _definition(node, registry, runtime_check, add)
         definitions[node.id] = definition
         per_node.append(definition)
@@ -116,67 +118,83 @@ def _check_blueprint(
             shape = by_type.get(id(definition))
             if shape is None:
                 shape = by_type[id(definition)] = shape_of(node, definition)
+                typed[id(shape)] = definition
             shapes[node.id] = shape
         elif node.is_group:
             shapes[node.id] = shape_of(node, definition)
 
     fed: dict[tuple[str, str], str] = {}
-    compatible: set[tuple[int, str | None, int, str]] = set()  # port pairs already compared
-    resolved_sources: dict[tuple[int, str | None], SourcePort] = {}  # by (shape, handle)
+    # What an edge's ends resolve to depends only on their shapes and handles, so it is
+    # worked out once per kind of edge: thousands of like edges cost a lookup each.
+    links: dict[tuple[int, str | None, int, str | None], _Link] = {}
     for edge in bp.edges:
-        if edge.source not in seen:
-            add(
-                Code.EDGE_MISSING_SOURCE,
-                f"edge '{edge.id}' comes from '{edge.source}', which is not a node here",
-                edge.target,
-                hint=_did_you_mean(edge.source, seen),
-            )
-        if edge.target not in seen:
-            add(
-                Code.EDGE_MISSING_TARGET,
-                f"edge '{edge.id}' goes to '{edge.target}', which is not a node here",
-                edge.source,
-                hint=_did_you_mean(edge.target, seen),
-            )
         src, dst = shapes.get(edge.source), shapes.get(edge.target)
-        if src is not None and edge.target in seen:
-            key = (id(src), edge.source_handle)
-            resolved = resolved_sources.get(key)
-            if resolved is None:
-                resolved = resolved_sources[key] = source_port(src, edge.source_handle)
-            if resolved.unknown:
+        if src is None or dst is None:  # an end that is missing or has no ports
+            if edge.source not in seen:
                 add(
-                    Code.UNKNOWN_OUTPUT_PORT,
-                    f"edge '{edge.id}' leaves from output "
-                    f"'{edge.source_handle}', which '{edge.source}' does not declare; the whole "
-                    "output object is passed",
-                    edge.source,
-                    port=edge.source_handle,
-                    severity=Severity.WARNING,
-                    hint=f"its outputs: {_names(src.outputs)}",
-                )
-        if dst is not None and edge.source in seen:
-            port = target_port(dst, edge.target_handle)
-            if port is None:
-                _bad_target(edge.id, edge.target, edge.target_handle, dst, add)
-            elif port != TRIGGER and (edge.target, port) in fed:
-                add(
-                    Code.DUPLICATE_INPUT,
-                    f"input is fed by edges '{fed[(edge.target, port)]}' and '{edge.id}'",
+                    Code.EDGE_MISSING_SOURCE,
+                    f"edge '{edge.id}' comes from '{edge.source}', which is not a node here",
                     edge.target,
-                    port=port,
-                    hint="remove one edge, or feed another port",
+                    hint=_did_you_mean(edge.source, seen),
                 )
-            else:
-                fed[(edge.target, port)] = edge.id
-            if port is not None and src is not None:
-                _compare_types(edge.id, edge, port, definitions, add, compatible)
+            if edge.target not in seen:
+                add(
+                    Code.EDGE_MISSING_TARGET,
+                    f"edge '{edge.id}' goes to '{edge.target}', which is not a node here",
+                    edge.source,
+                    hint=_did_you_mean(edge.target, seen),
+                )
+        key = (id(src), edge.source_handle, id(dst), edge.target_handle)
+        link = links.get(key)
+        if link is None:
+            link = links[key] = _link(src, edge.source_handle, dst, edge.target_handle, typed)
+        if link.unknown_source and (dst is not None or edge.target in seen):
+            assert src is not None
+            add(
+                Code.UNKNOWN_OUTPUT_PORT,
+                f"edge '{edge.id}' leaves from output "
+                f"'{edge.source_handle}', which '{edge.source}' does not declare; the whole "
+                "output object is passed",
+                edge.source,
+                port=edge.source_handle,
+                severity=Severity.WARNING,
+                hint=f"its outputs: {_names(src.outputs)}",
+            )
+        if dst is None or (src is None and edge.source not in seen):
+            continue
+        port = link.port
+        if port is None:
+            _bad_target(edge.id, edge.target, edge.target_handle, dst, add)
+            continue
+        fed_port = (edge.target, port)
+        if port != TRIGGER and fed_port in fed:
+            add(
+                Code.DUPLICATE_INPUT,
+                f"input is fed by edges '{fed[fed_port]}' and '{edge.id}'",
+                edge.target,
+                port=port,
+                hint="remove one edge, or feed another port",
+            )
+        else:
+            fed[fed_port] = edge.id
+        if link.mismatch is not None:
+            a, b = link.mismatch
+            add(
+                Code.INCOMPATIBLE_PORTS,
+                f"edge '{edge.id}' carries {a} from '{edge.source}.{edge.source_handle}' "
+                f"into a {b} input",
+                edge.target,
+                port=port,
+                severity=Severity.WARNING,
+                hint="convert the value with a transform node in between",
+            )
 
-    _check_cycles(bp, add)
+    _check_cycles(bp, seen, add)
     for node, definition in zip(bp.nodes, per_node, strict=True):
         if definition is not None:
-            _check_node(node, definition, fed, provided, add)
-        _check_templates(node, definition, seen, add)
+            _check_node(node, definition, by_type[id(definition)], fed, provided, add)
+        if node.parameters:  # templates live in parameters
+            _check_templates(node, definition, seen, add)
         if node.blueprint is not None:
             group_inputs: set[str] = {port for (target, port) in fed if target == node.id}
             group_inputs |= {k for k in node.parameters if k not in CONTROL_PARAMETERS}
@@ -245,52 +263,52 @@ def _bad_target(edge_id: str, target: str, handle: str | None, shape: Shape, add
     )
 
 
-def _compare_types(
-    edge_id: str,
-    edge: Any,
-    port: str,
-    definitions: Mapping[str, NodeDefinition | None],
-    add: Any,
-    compatible: set[tuple[int, str | None, int, str]],
-) -> None:
-    """Warn when the edge joins ports of different types; ``compatible`` remembers the
-    (definition, port) pairs found fine, so thousands of like edges are compared once."""
-    src_def, dst_def = definitions.get(edge.source), definitions.get(edge.target)
-    if src_def is None or dst_def is None or edge.source_handle is None:
-        return
-    key = (id(src_def), edge.source_handle, id(dst_def), port)
-    if key in compatible:
-        return
-    out, inp = src_def.output(edge.source_handle), dst_def.input(port)
-    if out is None or inp is None:
-        compatible.add(key)
-        return
-    a, b = out.data_type, inp.data_type
-    if "any" in (a, b) or a == b:
-        compatible.add(key)
-        return
-    add(
-        Code.INCOMPATIBLE_PORTS,
-        f"edge '{edge_id}' carries {a} from '{edge.source}.{edge.source_handle}' into a {b} input",
-        edge.target,
-        port=port,
-        severity=Severity.WARNING,
-        hint="convert the value with a transform node in between",
-    )
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """What one kind of edge (source shape and handle, target shape and handle) resolves to."""
+
+    unknown_source: bool
+    """The source handle names no declared output (the whole object flows, with a warning)."""
+    port: str | None
+    """The input port fed (:data:`TRIGGER` for ordering only); None when it cannot be."""
+    mismatch: tuple[str, str] | None
+    """The source and target data types, when they differ and neither is ``any``."""
 
 
-def _check_cycles(bp: Blueprint, add: Any) -> None:
-    ids = [n.id for n in bp.nodes]
-    graph: dict[str, list[str]] = {i: [] for i in ids}
-    for edge in bp.edges:
-        if edge.source in graph and edge.target in graph:
-            graph[edge.source].append(edge.target)
+def _link(
+    src: Shape | None,
+    source_handle: str | None,
+    dst: Shape | None,
+    target_handle: str | None,
+    typed: Mapping[int, NodeDefinition],
+) -> _Link:
+    unknown = src is not None and source_port(src, source_handle).unknown
+    port = target_port(dst, target_handle) if dst is not None else None
+    mismatch = None
+    src_def, dst_def = typed.get(id(src)), typed.get(id(dst))
+    if port is not None and source_handle is not None and src_def and dst_def:
+        out, inp = src_def.output(source_handle), dst_def.input(port)
+        if out is not None and inp is not None:
+            a, b = out.data_type, inp.data_type
+            if "any" not in (a, b) and a != b:
+                mismatch = (a, b)
+    return _Link(unknown, port, mismatch)
+
+
+def _check_cycles(bp: Blueprint, position: Mapping[str, int], add: Any) -> None:
+    """Edges and ``{{ $nodes.x }}`` references must not close a loop. A valid graph is
+    proved acyclic by one topological pass over node positions (``position``: id to a dense
+    index); only a graph that fails it is walked again, by name, to draw its cycles."""
+    arrows: list[tuple[str, str]] = []  # template references: node 'ref' feeds this node
     for node in bp.nodes:
-        if not node.parameters:
-            continue
-        for ref in templates.node_references(node.parameters):
-            if ref in graph:
-                graph[ref].append(node.id)
+        if node.parameters:
+            arrows.extend((ref, node.id) for ref in templates.node_references(node.parameters))
+    if _acyclic(bp, position, arrows):
+        return
+    graph: dict[str, list[str]] = {node_id: [] for node_id in position}
+    for source, target in [*((e.source, e.target) for e in bp.edges), *arrows]:
+        if source in graph and target in graph:
+            graph[source].append(target)
     for cycle in find_cycles(graph):
         drawn = " -> ".join([*cycle, cycle[0]])
         add(
@@ -299,6 +317,30 @@ def _check_cycles(bp: Blueprint, add: Any) -> None:
             cycle[0],
             hint="a node cannot depend on its own output; remove one edge of the cycle",
         )
+
+
+def _acyclic(bp: Blueprint, position: Mapping[str, int], arrows: list[tuple[str, str]]) -> bool:
+    """Kahn's algorithm: True when every node can be ordered after what feeds it."""
+    successors: list[list[int]] = [[] for _ in position]
+    indegree = [0] * len(position)
+    at = position.get
+    for edge in bp.edges:
+        s, t = at(edge.source), at(edge.target)
+        if s is not None and t is not None:
+            successors[s].append(t)
+            indegree[t] += 1
+    for source, target in arrows:
+        s, t = at(source), at(target)
+        if s is not None and t is not None:
+            successors[s].append(t)
+            indegree[t] += 1
+    ready = [i for i, d in enumerate(indegree) if d == 0]
+    for i in ready:  # grows while it is walked
+        for t in successors[i]:
+            indegree[t] -= 1
+            if indegree[t] == 0:
+                ready.append(t)
+    return len(ready) == len(position)
 
 
 def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
@@ -332,23 +374,18 @@ def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
 def _check_node(
     node: Node,
     definition: NodeDefinition,
+    shape: Shape,
     fed: Mapping[tuple[str, str], str],
     provided: set[str],
     add: Any,
 ) -> None:
-    for port in definition.inputs:
-        if (
-            port.required
-            and not port.has_default
-            and (node.id, port.name) not in fed
-            and port.name not in node.parameters
-            and port.name not in provided
-        ):
+    for name in shape.required:  # the inputs required and without a default, in order
+        if (node.id, name) not in fed and name not in node.parameters and name not in provided:
             add(
                 Code.MISSING_INPUT,
                 "required input is not connected and has no value",
                 node.id,
-                port=port.name,
+                port=name,
                 hint="connect an edge to it, set it under 'parameters', or pass it with --input",
             )
     for spec in definition.parameters:
@@ -411,7 +448,7 @@ def _validator(schema_json: str) -> jsonschema.Draft202012Validator:
 
 
 def _check_templates(
-    node: Node, definition: NodeDefinition | None, ids: set[str], add: Any
+    node: Node, definition: NodeDefinition | None, ids: Mapping[str, int], add: Any
 ) -> None:
     for name, value in node.parameters.items():
         spec = definition.parameter(name) if definition else None
