@@ -194,19 +194,23 @@ one execute, exit over its pipes); for WASM, (a) a new wasmtime instance per cal
 compiled module, in-process ("fresh instance"), and (b) a Python process per call that maps the
 cached compiled module in and makes the same call ("process per call").
 
-Against the targets (<= 60 us warm for Go, <= 10 us for WASM, >= 800x faster than a process per
+Against the targets (<= 10 us warm for WASM, <= 60 us for Go, >= 800x faster than a process per
 call):
 
-- WASM inline meets the 800x target by a wide margin and lands at about 10-30 us, near the 10 us
-  target on a quiet machine and above it when the machine is loaded. Of that, the wasm call
-  itself is ~1.5 us (wasmtime's C API called directly); the rest is JSON encoding, memory copies
-  and the NodeCall/NodeResult plumbing. On a worker thread (the default) the thread hand-off adds
-  ~70 us, which misses the 10 us target but still beats a process per call by ~500-950x.
-- Go misses both targets. A warm call is one pipe round trip to a separate process (the
-  supervisor of atomiton.runtimes.worker, on asyncio); a bare synchronous round trip to the same
-  Go worker measures ~50-75 us here and a round trip through `cat` ~40 us, so the pipe and two
-  process wake-ups alone use most of the 60 us budget on this 2-core VM. The 800x ratio is not
-  reachable against a Go binary, which starts in ~2-4 ms (a 60 us call would give ~50x).
+- WASM inline: ~5-7 us a call for the trivial module, under the 10 us target, thousands of
+  times faster than a process per call. Per call: the request encoded by a C JSON encoder built
+  once (json.dumps with options built a JSONEncoder, and that a C encoder, on every call), one
+  memmove into the buffer atomiton_alloc returned earlier, the export called through wasmtime's
+  C function directly (not its Python wrapper) with prebuilt arguments, the memory's base address
+  looked up again only when the memory grew, the response decoded by the C scanner. The instance
+  (store, WASI configuration, limits, epoch deadline) is set up once and reused, as before; a
+  trapped or interrupted instance is never reused. The Go-built reverse node costs more because
+  its own code (the Go runtime inside the module, JSON in Go) runs longer.
+- WASM on a thread (the default, for anything that may run long): the thread hand-off adds
+  ~50-80 us; it misses the 10 us target by design (inline is the fast path) but still beats a
+  process per call by hundreds of times.
+- Go: see bench/results/workers.md (the same worker, with floors and CPU per call). The 800x ratio
+  is not reachable against a Go binary, which starts in ~2-6 ms: a 60 us call gives ~50-100x.
 """
 
 

@@ -76,6 +76,26 @@ func EncodeFrame(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	frame := fmt.Appendf(nil, "Content-Length: %d\r\n\r\n", len(body))
-	return append(frame, body...), nil
+	return frameOf(body), nil
+}
+
+// frameOf prefixes body with its Content-Length header, in one allocation.
+func frameOf(body []byte) []byte {
+	frame := make([]byte, 0, len(body)+32)
+	frame = append(frame, "Content-Length: "...)
+	frame = strconv.AppendInt(frame, int64(len(body)), 10)
+	frame = append(frame, "\r\n\r\n"...)
+	return append(frame, body...)
+}
+
+// responseFrame is the frame of Response(id, result), built without re-encoding result: id and
+// result are compact JSON already (an id as the engine sent it, a result from EncodeBody), so
+// the bytes are the ones EncodeFrame would produce.
+func responseFrame(id json.RawMessage, result []byte) []byte {
+	body := make([]byte, 0, len(id)+len(result)+32)
+	body = append(body, `{"jsonrpc":"2.0","id":`...)
+	body = append(body, id...)
+	body = append(body, `,"result":`...)
+	body = append(body, result...)
+	return frameOf(append(body, '}'))
 }

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,6 +58,9 @@ func (w *Worker) Serve(r io.Reader, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if w.fastExecute(body) {
+			continue
+		}
 		var msg Message
 		if err := json.Unmarshal(body, &msg); err != nil {
 			w.send(ErrorResponse(nil, &ErrorObject{Code: CodeParseError, Message: "parse error: " + err.Error()}))
@@ -107,28 +111,60 @@ func (w *Worker) request(msg Message) {
 			w.fail(msg.ID, CodeInvalidParams, fmt.Sprintf("invalid execute params: %v", err))
 			return
 		}
-		handler, ok := w.handlers[p.Handler]
-		if !ok {
-			w.fail(msg.ID, CodeUnknownNode, fmt.Sprintf("no handler %q is registered in %s; registered: %s", p.Handler, w.Name, strings.Join(w.names(), ", ")))
-			return
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		w.mu.Lock()
-		w.running[id] = cancel
-		w.mu.Unlock()
-		w.calls.Add(1)
-		go w.execute(msg.ID, id, handler, &Context{
-			Context: ctx, RunID: p.RunID, NodeID: p.NodeID, NodeType: p.NodeType, Attempt: p.Attempt,
-			ArtifactDir: p.ArtifactDir, Variables: p.Variables, requestID: id, worker: w,
-		}, p)
-		// Let the call run on this thread now: the reader would otherwise block in read(2)
-		// and the call would wait for the scheduler to hand it another thread (~20 µs).
-		runtime.Gosched()
+		w.start(msg.ID, id, p)
 	case "shutdown":
 		w.reply(msg.ID, nil)
 	default:
 		w.fail(msg.ID, CodeMethodNotFound, fmt.Sprintf("method %q not found", msg.Method))
 	}
+}
+
+// executeMessage is an execute request decoded in one pass (see fastExecute).
+type executeMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  *ExecuteParams  `json:"params"`
+}
+
+var executeMethod = []byte(`"method":"execute"`)
+
+// fastExecute starts body's call when body is a well-formed execute request, decoding it once
+// (the generic path decodes the envelope, then the params again). Anything else, or anything
+// malformed, returns false and takes the generic path, which reports the error.
+func (w *Worker) fastExecute(body []byte) bool {
+	if !bytes.Contains(body, executeMethod) {
+		return false
+	}
+	var msg executeMessage
+	var id int64
+	if json.Unmarshal(body, &msg) != nil || msg.JSONRPC != "2.0" || msg.Method != "execute" ||
+		msg.Params == nil || json.Unmarshal(msg.ID, &id) != nil {
+		return false
+	}
+	w.start(msg.ID, id, *msg.Params)
+	return true
+}
+
+// start runs one execute request on its own goroutine, so that cancel can still be read.
+func (w *Worker) start(raw json.RawMessage, id int64, p ExecuteParams) {
+	handler, ok := w.handlers[p.Handler]
+	if !ok {
+		w.fail(raw, CodeUnknownNode, fmt.Sprintf("no handler %q is registered in %s; registered: %s", p.Handler, w.Name, strings.Join(w.names(), ", ")))
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.mu.Lock()
+	w.running[id] = cancel
+	w.mu.Unlock()
+	w.calls.Add(1)
+	go w.execute(raw, id, handler, &Context{
+		Context: ctx, RunID: p.RunID, NodeID: p.NodeID, NodeType: p.NodeType, Attempt: p.Attempt,
+		ArtifactDir: p.ArtifactDir, Variables: p.Variables, requestID: id, worker: w,
+	}, p)
+	// Let the call run on this thread now: the reader would otherwise block in read(2)
+	// and the call would wait for the scheduler to hand it another thread (~20 µs).
+	runtime.Gosched()
 }
 
 func (w *Worker) execute(raw json.RawMessage, id int64, h Handler, ctx *Context, p ExecuteParams) {
@@ -199,12 +235,13 @@ func (w *Worker) names() []string {
 }
 
 func (w *Worker) reply(id json.RawMessage, result any) {
-	msg, err := Response(id, result)
+	raw, err := EncodeBody(result)
 	if err != nil {
-		msg = ErrorResponse(id, &ErrorObject{Code: CodeNodeFailed, Message: "cannot encode the result as JSON: " + err.Error(),
-			Data: &ErrorData{Type: "EncodeError", Message: err.Error()}})
+		w.send(ErrorResponse(id, &ErrorObject{Code: CodeNodeFailed, Message: "cannot encode the result as JSON: " + err.Error(),
+			Data: &ErrorData{Type: "EncodeError", Message: err.Error()}}))
+		return
 	}
-	w.send(msg)
+	w.write(responseFrame(id, raw))
 }
 
 func (w *Worker) fail(id json.RawMessage, code int, message string) {
@@ -223,6 +260,11 @@ func (w *Worker) send(msg Message) {
 		fmt.Fprintf(os.Stderr, "sdk: cannot encode a %s message: %v\n", msg.Method, err)
 		return
 	}
+	w.write(frame)
+}
+
+// write sends one whole frame; frames from concurrent calls never interleave.
+func (w *Worker) write(frame []byte) {
 	w.writeMu.Lock()
 	defer w.writeMu.Unlock()
 	if _, err := w.out.Write(frame); err != nil {

@@ -204,3 +204,31 @@ func TestEndOfInputStopsRunningCalls(t *testing.T) {
 		t.Fatal("Serve did not return after end of input")
 	}
 }
+
+func TestResponseFrameIsTheCanonicalEncoding(t *testing.T) {
+	results := []any{
+		nil,
+		ExecuteResult{Outputs: map[string]any{"output": "<a & b> é ✓", "n": 1.5, "list": []any{true, nil}}},
+		map[string]any{},
+	}
+	for _, id := range []string{"7", `"req-1"`} {
+		for _, result := range results {
+			raw, err := EncodeBody(result)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := EncodeFrame(Message{JSONRPC: "2.0", ID: json.RawMessage(id), Result: raw})
+			if got := responseFrame(json.RawMessage(id), raw); string(got) != string(want) {
+				t.Errorf("id %s, result %v:\n got %q\nwant %q", id, result, got, want)
+			}
+		}
+	}
+}
+
+func TestExecuteWithoutParamsIsInvalidParams(t *testing.T) {
+	s := newSession(t)
+	s.request("execute", nil)
+	if e := s.read().Error; e == nil || e.Code != CodeInvalidParams {
+		t.Errorf("execute without params: %+v", e)
+	}
+}

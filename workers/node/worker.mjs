@@ -5,7 +5,11 @@
 // `execute` (import the module, call `handler(inputs, parameters, ctx)`), `evaluate` (inline
 // JavaScript in a vm context), `shutdown`; obeys `cancel` (aborts ctx.signal, answers -32800)
 // and `exit`. console.log and friends are sent to stderr so they cannot corrupt the protocol.
+//
+// Frames go out with one blocking fs.writeSync on fd 1: process.stdout is never touched (its
+// stream machinery costs microseconds per frame, and opening it would make fd 1 non-blocking).
 
+import { writeSync } from 'node:fs';
 import { EvaluateError, evaluate } from './lib/evaluate.mjs';
 import { FrameDecoder, ProtocolError, encodeFrame } from './lib/framing.mjs';
 import { HandlerError, cachedHandler, loadHandler, registerTypeScript } from './lib/loader.mjs';
@@ -16,14 +20,24 @@ const WORKER_VERSION = '1.0.0';
 const CODES = { parse: -32700, invalidRequest: -32600, methodNotFound: -32601, invalidParams: -32602, unknownNode: -32001, nodeFailed: -32000, cancelled: -32800 };
 const LEVELS = new Set(['debug', 'info', 'warning', 'error']);
 
-const out = process.stdout;
 for (const name of ['log', 'info', 'debug', 'warn', 'error', 'trace']) {
   const write = (...args) => process.stderr.write(`${args.map(String).join(' ')}\n`);
   console[name] = write;
 }
 
+const PROTOCOL_FD = 1;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 function send(message) {
-  out.write(encodeFrame(message));
+  const frame = encodeFrame(message);
+  for (let offset = 0; offset < frame.length;) {
+    try {
+      offset += writeSync(PROTOCOL_FD, frame, offset);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 1); // fd 1 was made non-blocking by someone: wait for room
+    }
+  }
 }
 
 function reply(id, result) {
@@ -43,18 +57,36 @@ function describe(err) {
   return { type: typeof err, message: String(err), stack: '' };
 }
 
-let current = null; // { id, controller }
+let current = null; // the running Call
 
-function context(id, params, controller) {
+// The AbortController of a call, made on first use: most handlers never look at ctx.signal.
+class Call {
+  constructor(id) {
+    this.id = id;
+    this.controller_ = null;
+  }
+
+  get controller() {
+    return (this.controller_ ??= new AbortController());
+  }
+
+  get aborted() {
+    return this.controller_ !== null && this.controller_.signal.aborted;
+  }
+}
+
+function context(id, params, call) {
   return {
     runId: params.runId,
     nodeId: params.nodeId,
     attempt: params.attempt ?? 1,
     artifactDir: params.artifactDir,
     variables: params.variables ?? {},
-    signal: controller.signal,
+    get signal() {
+      return call.controller.signal;
+    },
     get cancelled() {
-      return controller.signal.aborted;
+      return call.aborted;
     },
     progress(percent, message = '') {
       send({ jsonrpc: '2.0', method: 'progress', params: { requestId: id, percent: Number(percent), message: String(message) } });
@@ -71,11 +103,11 @@ function execute(id, params) {
   if (handler === null) return void executeAsync(id, params, null);
   // Fast path, no event-loop turn: a handler that returns a plain value (not a promise) is
   // answered at once; no cancel can arrive while it runs, the event loop being busy with it.
-  const controller = new AbortController();
-  current = { id, controller };
+  const call = new Call(id);
+  current = call;
   let value;
   try {
-    value = handler(params.inputs ?? {}, params.parameters ?? {}, context(id, params, controller));
+    value = handler(params.inputs ?? {}, params.parameters ?? {}, context(id, params, call));
     if (value === null || typeof value?.then !== 'function') {
       current = null;
       return reply(id, { outputs: outputsFromReturn(value, params.outputPorts) });
@@ -85,12 +117,13 @@ function execute(id, params) {
     const info = describe(err);
     return fail(id, CODES.nodeFailed, `${info.type}: ${info.message}`, err);
   }
-  return void executeAsync(id, params, { controller, value });
+  return void executeAsync(id, params, { call, value });
 }
 
 async function executeAsync(id, params, started) {
-  const controller = started?.controller ?? new AbortController();
-  current = { id, controller };
+  const call = started?.call ?? new Call(id);
+  const { controller } = call;
+  current = call;
   const aborted = new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
   try {
     let running;
@@ -98,7 +131,7 @@ async function executeAsync(id, params, started) {
       running = Promise.resolve(started.value);
     } else {
       const handler = await loadHandler(params.module, params.handler);
-      const ctx = context(id, params, controller);
+      const ctx = context(id, params, call);
       running = Promise.resolve().then(() => handler(params.inputs ?? {}, params.parameters ?? {}, ctx));
     }
     running.catch(() => {}); // a failure after cancellation has no one to report to

@@ -1,27 +1,35 @@
 """The isolated Python worker: ``python -m atomiton.runtimes._python_worker``.
 
-Speaks the worker protocol (docs/worker-protocol.md) on stdin/stdout. A reader thread decodes
-frames and answers the cheap requests itself; ``execute`` calls go through a queue to the main
-thread, which runs them one at a time, so a ``cancel`` can arrive while a node runs (the node
-sees ``ctx.cancelled`` turn true). File descriptor 1 is moved aside at start-up and replaced by
-stderr, so a node's ``print`` (or a C library's) cannot corrupt the protocol stream.
+Speaks the worker protocol (docs/worker-protocol.md) on stdin/stdout. One thread does it all:
+it reads a frame, runs the call, writes the answer with one ``os.write``; no thread hand-off per
+call (that cost ~20-40 µs of a warm round trip). A ``cancel`` that arrives while a node runs is
+read when the node asks: ``ctx.cancelled`` polls stdin without blocking (at most once a
+millisecond) and turns true when the cancel for its call is there; other messages read that way
+wait in the inbox until the call ends. A node that never asks is stopped by the engine, which
+kills the worker's process group when the cancel's grace period ends.
+
+File descriptor 1 is moved aside at start-up and replaced by stderr, so a node's ``print`` (or a
+C library's) cannot corrupt the protocol stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.util
 import inspect
 import os
-import queue
+import select
 import sys
 import threading
+import time
 import traceback
 import typing
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from atomiton.errors import ProtocolError
 from atomiton.runtimes.worker import rpc
@@ -30,7 +38,8 @@ from atomiton.runtimes.worker.outputs import outputs_from_return
 from atomiton.runtimes.worker.refs import encode_value, resolve_value
 
 WORKER_VERSION = "1.0.0"
-_STOP: dict[str, Any] = {}
+CANCEL_POLL_S = 0.001
+"""``ctx.cancelled`` looks at stdin at most this often (a poll is a system call)."""
 
 
 class HandlerError(Exception):
@@ -40,16 +49,27 @@ class HandlerError(Exception):
 class _Context:
     """The NodeContext a node function sees inside the worker."""
 
-    def __init__(self, worker: _Worker, request_id: int, params: Mapping[str, Any]) -> None:
+    def __init__(self, worker: _Worker, request_id: Any, params: Mapping[str, Any]) -> None:
         self._worker = worker
         self._request_id = request_id
         self.run_id = str(params.get("runId", ""))
         self.node_id = str(params.get("nodeId", ""))
         self.attempt = int(params.get("attempt", 1))
-        self.artifact_dir = Path(str(params.get("artifactDir", ".")))
+        self.artifact_dir = _path(str(params.get("artifactDir", ".")))
         self.variables: Mapping[str, Any] = params.get("variables") or {}
-        self.cancelled = False
-        """Set by the reader thread when a ``cancel`` for this call arrives."""
+        self._cancelled = False
+        self._polled = 0.0
+
+    @property
+    def cancelled(self) -> bool:
+        """True once a ``cancel`` for this call has arrived (stdin is polled on demand)."""
+        if not self._cancelled and time.monotonic() - self._polled >= CANCEL_POLL_S:
+            self._polled = time.monotonic()
+            self._worker.poll()
+        return self._cancelled
+
+    def cancel(self) -> None:
+        self._cancelled = True
 
     def progress(self, percent: float, message: str = "") -> None:
         params = {"requestId": self._request_id, "percent": float(percent), "message": message}
@@ -61,19 +81,23 @@ class _Context:
 
 
 class _Worker:
-    def __init__(self, stdin_fd: int, stdout: BinaryIO) -> None:
-        self._fd = stdin_fd
-        self._out = stdout
-        self._lock = threading.Lock()
-        self._calls: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+    def __init__(self, stdin_fd: int, stdout_fd: int) -> None:
+        self._in = stdin_fd
+        self._out = stdout_fd
+        self._decoder = FrameDecoder()
+        self._inbox: deque[dict[str, Any]] = deque()
+        self._eof = False
+        self._write_lock = threading.Lock()  # a node's threads may report progress at once
+        self._poll_lock = threading.Lock()
         self._current: _Context | None = None
         self._handlers: dict[tuple[str, str], _Plan] = {}
 
     def send(self, message: Mapping[str, Any]) -> None:
         frame = encode_frame(message)
-        with self._lock:
-            self._out.write(frame)
-            self._out.flush()
+        with self._write_lock:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self._out, view) :]
 
     def reply(self, request_id: Any, result: Any) -> None:
         self.send({"jsonrpc": "2.0", "id": request_id, "result": result})
@@ -87,20 +111,49 @@ class _Worker:
             error["data"] = {"type": type(exc).__qualname__, "message": str(exc), "stack": stack}
         self.send({"jsonrpc": "2.0", "id": request_id, "error": error})
 
-    def read_loop(self) -> None:
-        decoder = FrameDecoder()
+    def run(self) -> None:
+        """Serve until ``exit`` or the end of stdin."""
         try:
-            while data := os.read(self._fd, 1 << 16):
-                for message in decoder.feed(data):
-                    if self._dispatch(message):
+            while True:
+                while self._inbox:
+                    if self._dispatch(self._inbox.popleft()):
                         return
+                if self._eof or not self._read(block=True):
+                    return
         except ProtocolError as exc:
             self.fail(None, rpc.PARSE_ERROR, f"parse error: {exc.message}")
+
+    def _read(self, *, block: bool) -> bool:
+        """Read what stdin has into the inbox (waiting for it if ``block``); False at its end."""
+        if not block and not select.select([self._in], [], [], 0)[0]:
+            return True
+        data = os.read(self._in, 1 << 16)
+        if not data:
+            self._eof = True
+            return False
+        self._inbox.extend(self._decoder.feed(data))
+        return True
+
+    def poll(self) -> None:
+        """While a node runs: take in whatever arrived; a ``cancel`` for it takes effect now."""
+        if self._eof or not self._poll_lock.acquire(blocking=False):
+            return
+        try:
+            self._read(block=False)
+        except ProtocolError:
+            self._eof = True  # the stream is garbage: finish this call, then stop
         finally:
-            self._calls.put(_STOP)
+            self._poll_lock.release()
+        current = self._current
+        for message in list(self._inbox):
+            params = message.get("params")
+            if message.get("method") == "cancel" and isinstance(params, dict):
+                self._inbox.remove(message)
+                if current is not None and current._request_id == params.get("requestId"):
+                    current.cancel()
 
     def _dispatch(self, message: dict[str, Any]) -> bool:
-        """Handle one message on the reader thread; True when the worker should stop."""
+        """Handle one message; True when the worker should stop."""
         method, request_id = message.get("method"), message.get("id")
         params = message.get("params") or {}
         if (
@@ -114,11 +167,9 @@ class _Worker:
                 "invalid request: expected JSON-RPC 2.0 with a method",
             )
         elif method == "execute":
-            self._calls.put(message)
+            self._execute(request_id, params)
         elif method == "cancel":
-            current = self._current
-            if current is not None and current._request_id == params.get("requestId"):
-                current.cancelled = True
+            pass  # for a call that already ended
         elif method == "initialize":
             self._initialize(request_id, params)
         elif method == "shutdown":
@@ -153,12 +204,7 @@ class _Worker:
             },
         )
 
-    def run(self) -> None:
-        threading.Thread(target=self.read_loop, name="protocol-reader", daemon=True).start()
-        while (message := self._calls.get()) is not _STOP:
-            self._execute(message["id"], message["params"])
-
-    def _execute(self, request_id: int, params: dict[str, Any]) -> None:
+    def _execute(self, request_id: Any, params: dict[str, Any]) -> None:
         ctx = _Context(self, request_id, params)
         self._current = ctx
         try:
@@ -174,12 +220,12 @@ class _Worker:
         except HandlerError as exc:
             self.fail(request_id, rpc.UNKNOWN_NODE, str(exc), exc)
         except Exception as exc:
-            if ctx.cancelled:
+            if ctx._cancelled:
                 self.fail(request_id, rpc.CANCELLED, f"request {request_id} was cancelled", exc)
             else:
                 self.fail(request_id, rpc.NODE_FAILED, f"{type(exc).__qualname__}: {exc}", exc)
         else:
-            if ctx.cancelled:
+            if ctx._cancelled:
                 self.fail(request_id, rpc.CANCELLED, f"request {request_id} was cancelled")
             else:
                 self.reply(request_id, result)
@@ -191,6 +237,12 @@ class _Worker:
         if key not in self._handlers:
             self._handlers[key] = _Plan(_load_handler(module, qualname))
         return self._handlers[key]
+
+
+@functools.lru_cache(maxsize=256)
+def _path(text: str) -> Path:
+    """Path objects cost microseconds to build; a run's calls share one artifact dir."""
+    return Path(text)
 
 
 def _load_handler(module: str, qualname: str) -> Callable[..., Any]:
@@ -272,7 +324,7 @@ def _is_context(annotation: Any) -> bool:
 
 
 def main() -> int:
-    protocol_out = os.fdopen(os.dup(1), "wb")
+    protocol_out = os.dup(1)
     os.dup2(2, 1)  # fd 1 is now stderr: a node's prints cannot reach the protocol stream
     sys.stdout = sys.stderr
     worker = _Worker(0, protocol_out)

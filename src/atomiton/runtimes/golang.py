@@ -14,7 +14,8 @@ in a ``main`` package; ``runtime.module`` is that package's folder relative to t
   straight to a warm worker. A package edited while the runtime lives is rebuilt by the next
   runtime (the next ``atomiton run``, or a restarted server).
 - **Warm workers.** One :class:`~atomiton.runtimes.worker.supervisor.WorkerPool` per binary does
-  the supervision (restart on death, timeouts that kill the process group, cancellation).
+  the supervision (restart on death, timeouts that kill the process group, cancellation). Workers
+  run with ``GOMAXPROCS=1`` unless the environment says otherwise (see :func:`_worker_env`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class GoRuntime:
                 name=f"Go worker {package.name}",
                 argv=(str(binary),),
                 cwd=str(package),
+                env=_worker_env(),
                 hint="check that main() registers handlers and calls sdk.Serve()",
             )
             pool = self._pools[binary] = WorkerPool(spec, size=self.pool_size)
@@ -168,6 +170,20 @@ class GoRuntime:
             out, _ = await process.communicate()
             self._go_version = out.decode().strip()
         return self._go_version
+
+
+def _worker_env() -> dict[str, str]:
+    """The worker's environment: ours, with ``GOMAXPROCS=1`` unless it is set already.
+
+    A worker runs one call at a time (the pool gives parallelism), and a Go runtime with one
+    processor answers on the thread that read the request: with more, the call and its reply
+    hop between threads and vCPUs, and a warm round trip costs ~90 µs instead of ~45-65 µs
+    (bench/results/workers.md). A node that parallelises inside one call can have more by
+    setting ``GOMAXPROCS`` in the engine's environment.
+    """
+    env = dict(os.environ)
+    env.setdefault("GOMAXPROCS", "1")
+    return env
 
 
 def _package_dir(definition: NodeDefinition) -> Path:

@@ -19,14 +19,25 @@ export function encodeBody(message) {
 
 /** One complete frame: header plus canonical body. */
 export function encodeFrame(message) {
-  const body = encodeBody(message);
-  return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
+  const body = JSON.stringify(message);
+  const length = Buffer.byteLength(body, 'utf8');
+  const header = `Content-Length: ${length}\r\n\r\n`;
+  const frame = Buffer.allocUnsafe(header.length + length);
+  frame.write(header, 0, 'latin1');
+  frame.write(body, header.length, 'utf8');
+  return frame;
 }
 
 /** The body length a header block announces (the block excludes the blank line). */
+const CANONICAL = 'Content-Length: ';
+
 export function parseHeader(block) {
+  const text = block.toString('latin1');
+  if (text.startsWith(CANONICAL) && /^[0-9]+$/.test(text.slice(CANONICAL.length))) {
+    return Number(text.slice(CANONICAL.length)); // the header every side writes
+  }
   let length = null;
-  for (const line of block.toString('latin1').split('\r\n')) {
+  for (const line of text.split('\r\n')) {
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon).trim().toLowerCase();
     if (!name) throw new ProtocolError(`malformed frame header line ${JSON.stringify(line.slice(0, 80))}`);

@@ -8,9 +8,10 @@ docs/worker-protocol.md), which the golden frames in ``schemas/golden/worker/`` 
 
 from __future__ import annotations
 
+import _json  # the C accelerators behind json, called directly on the hot path
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from atomiton.errors import ProtocolError
@@ -19,14 +20,27 @@ HEADER_END = b"\r\n\r\n"
 MAX_HEADER_BYTES = 1024
 """A header block longer than this is garbage on the pipe, not a frame."""
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_CANONICAL_HEADER = b"Content-Length: "
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# The C encoder, built once (JSONEncoder.encode builds one per call): compact, UTF-8, no NaN.
+# No circular-reference markers: a cyclic value fails with RecursionError.
+_encode = _json.make_encoder(
+    None, _not_json, _json.encode_basestring, None, ":", ",", False, False, False
+)
+_scan: Callable[[str, int], tuple[Any, int]]
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def encode_body(message: Mapping[str, Any]) -> bytes:
     """The canonical JSON body of a message: compact, UTF-8, keys in the mapping's order."""
     try:
-        return _encoder.encode(message).encode("utf-8")
-    except (TypeError, ValueError) as exc:
+        return "".join(_encode(message, 0)).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ProtocolError(
             f"cannot encode a worker message as JSON: {exc}",
             hint="values crossing a process boundary must be JSON, or references (see refs.py)",
@@ -41,6 +55,8 @@ def encode_frame(message: Mapping[str, Any]) -> bytes:
 
 def parse_header(block: bytes) -> int:
     """The body length a header block announces (``block`` excludes the blank line)."""
+    if block.startswith(_CANONICAL_HEADER) and block[16:].isdigit():  # the header every side writes
+        return int(block[16:])
     length: int | None = None
     for line in block.split(b"\r\n"):
         name, sep, value = line.partition(b":")
@@ -64,7 +80,13 @@ def parse_header(block: bytes) -> int:
 def decode_body(body: bytes) -> dict[str, Any]:
     """Parse one frame body; it must be a JSON object."""
     try:
-        message = json.loads(body)
+        text = body.decode("utf-8")
+        try:
+            message, end = _scan(text, 0)
+        except StopIteration:  # not a value at index 0: let json.loads say why
+            end = -1
+        if end != len(text):  # whitespace around it, or trailing garbage
+            message = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(
             f"frame body is not UTF-8 JSON: {exc}; body starts {body[:80]!r}"
@@ -89,6 +111,12 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
+        if not self._buffer and self._length is None:  # the common case: one whole frame
+            end = data.find(HEADER_END)
+            if 0 <= end <= MAX_HEADER_BYTES:
+                length = parse_header(data[:end])
+                if end + len(HEADER_END) + length == len(data):
+                    return [decode_body(data[end + len(HEADER_END) :])]
         self._buffer += data
         messages: list[dict[str, Any]] = []
         while True:

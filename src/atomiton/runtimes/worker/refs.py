@@ -56,10 +56,17 @@ def is_ref(value: Any) -> bool:
     return isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("$ref"), Mapping)
 
 
+_SCALARS = frozenset({type(None), bool, int, float})
+
+
 def encode_value(value: Any, artifact_dir: Path, *, spill_bytes: int = SPILL_BYTES) -> Any:
     """``value`` in wire form: JSON, with large or binary parts replaced by references."""
-    if value is None or isinstance(value, bool | int | float):
+    if type(value) in _SCALARS or isinstance(value, bool | int | float):
         return value
+    if type(value) is dict:  # the common container: skip the Mapping ABC check
+        return {
+            str(k): encode_value(v, artifact_dir, spill_bytes=spill_bytes) for k, v in value.items()
+        }
     if isinstance(value, str):
         if len(value) > spill_bytes // 4 and len(data := value.encode()) > spill_bytes:
             return write_bytes_ref(data, artifact_dir, media_type=TEXT_MEDIA_TYPE)
@@ -91,7 +98,9 @@ def resolve_value(value: Any, artifact_dir: Path) -> Any:
         return [resolve_value(v, artifact_dir) for v in value]
     if not isinstance(value, dict):
         return value
-    if len(value) == 1 and isinstance(value.get("$bytes"), str):
+    if len(value) != 1:  # a reference has exactly one key
+        return {k: resolve_value(v, artifact_dir) for k, v in value.items()}
+    if isinstance(value.get("$bytes"), str):
         return base64.b64decode(value["$bytes"])
     if is_ref(value):
         return _read_ref(value["$ref"], artifact_dir)

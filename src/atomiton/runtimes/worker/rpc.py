@@ -4,8 +4,14 @@ A :class:`WorkerConnection` owns a child process started in its own session (so 
 process group also kills anything the node spawned), writes requests to its stdin, reads
 responses and notifications from its stdout, and keeps the tail of its stderr for error messages.
 It knows nothing of nodes or pools: :mod:`.supervisor` decides when to cancel, kill or replace.
-Calls are strictly one at a time, so a response is read inline by the caller (no reader task,
-no futures): that is what keeps a warm round trip in the tens of microseconds.
+
+The hot path is as short as asyncio allows, because a warm round trip is tens of microseconds:
+the worker's stdin and stdout are plain non-blocking pipes, not asyncio streams. A request is one
+``os.write`` of the whole frame (the rest, if the pipe is full, goes out from a writer callback);
+a reader callback registered once reads whatever arrived, decodes frames into an inbox and wakes
+the caller waiting in :meth:`WorkerConnection.read_response`. One event-loop turn per response,
+no reader task, no thread. Calls are strictly one at a time, so the inbox holds at most one
+response plus the notifications that came before it; an abandoned call's late answer is skipped.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from atomiton.errors import ProtocolError
-from atomiton.runtimes.worker.framing import encode_frame, read_frame
+from atomiton.runtimes.worker.framing import FrameDecoder, encode_frame
 
 PROTOCOL_VERSION = "1.0"
 
@@ -69,19 +76,34 @@ def describe_exit(returncode: int | None) -> str:
 class WorkerConnection:
     """A live worker process speaking the protocol on its stdin/stdout."""
 
-    def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
-        assert process.stdin is not None
-        assert process.stdout is not None
+    def __init__(
+        self, process: asyncio.subprocess.Process, name: str, stdin_fd: int, stdout_fd: int
+    ) -> None:
+        """Take over ``process`` and our ends of its stdin (write) and stdout (read) pipes."""
         assert process.stderr is not None
         self.process = process
         self.name = name
         self.info: dict[str, Any] = {}
-        self._stdin = process.stdin
-        self._stdout = process.stdout
+        self._loop = asyncio.get_running_loop()
+        self._stdin_fd, self._stdout_fd = stdin_fd, stdout_fd
+        os.set_blocking(stdin_fd, False)
+        os.set_blocking(stdout_fd, False)
+        self._decoder = FrameDecoder()
+        self._inbox: deque[dict[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
+        self._broken: ProtocolError | None = None
+        self._unsent = bytearray()
+        """Frame bytes the pipe did not take yet (a full pipe); sent by :meth:`_on_writable`."""
+        self._flushed = asyncio.Event()
+        self._flushed.set()
+        self._write_failed = False
+        self._loop.add_reader(stdout_fd, self._on_readable)
         self._stderr = bytearray()
         self._stderr_task = asyncio.create_task(self._drain_stderr(process.stderr))
         self._next_id = 0
         self._killed = False
+        self._pipes_open = True
 
     @classmethod
     async def spawn(
@@ -92,16 +114,28 @@ class WorkerConnection:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> WorkerConnection:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-        )
-        return cls(process, name)
+        # Our ends are close-on-exec (os.pipe's default): no other child inherits them, so the
+        # worker's death is an end of file here.
+        child_stdin, stdin_fd = os.pipe()
+        stdout_fd, child_stdout = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=child_stdin,
+                stdout=child_stdout,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(stdin_fd)
+            os.close(stdout_fd)
+            raise
+        finally:
+            os.close(child_stdin)
+            os.close(child_stdout)
+        return cls(process, name, stdin_fd, stdout_fd)
 
     @property
     def pid(self) -> int:
@@ -109,7 +143,7 @@ class WorkerConnection:
 
     @property
     def alive(self) -> bool:
-        return self.process.returncode is None and not self._stdout.at_eof()
+        return self.process.returncode is None and not self._eof
 
     def stderr_tail(self, limit: int = 2000) -> str:
         return bytes(self._stderr[-limit:]).decode("utf-8", errors="replace").strip()
@@ -152,11 +186,23 @@ class WorkerConnection:
     async def read_response(
         self, request_id: int, on_notification: Notification | None = None
     ) -> Any:
-        """Read until the answer to ``request_id``; pass notifications on; raise on error."""
+        """Read until the answer to ``request_id``; pass notifications on; raise on error.
+
+        Cancel-safe: a message stays in the inbox until it is handled.
+        """
+        inbox = self._inbox
         while True:
-            message = await read_frame(self._stdout)
-            if message is None:
-                raise await self._exited()
+            while not inbox:
+                if self._broken is not None:
+                    raise self._broken
+                if self._eof:
+                    raise await self._exited()
+                self._waiter = self._loop.create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            message = inbox.popleft()
             if "id" not in message:
                 if on_notification is not None and isinstance(message.get("method"), str):
                     on_notification(message["method"], message.get("params") or {})
@@ -195,6 +241,7 @@ class WorkerConnection:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)
         returncode = await self.process.wait()
+        self._close_pipes()
         await self._finish_stderr()
         return returncode
 
@@ -211,11 +258,72 @@ class WorkerConnection:
         return await self.kill()
 
     async def _write(self, message: Mapping[str, Any]) -> None:
+        """Send one frame: a single ``os.write`` unless the pipe is full."""
+        frame = encode_frame(message)
+        if not self._pipes_open or self._write_failed:
+            raise await self._exited()
+        if not self._unsent:
+            try:
+                sent = os.write(self._stdin_fd, frame)
+            except BlockingIOError:
+                sent = 0
+            except (BrokenPipeError, ConnectionResetError):
+                raise await self._exited() from None
+            if sent == len(frame):
+                return
+            self._unsent += memoryview(frame)[sent:]
+            self._flushed.clear()
+            self._loop.add_writer(self._stdin_fd, self._on_writable)
+        else:
+            self._unsent += frame  # after the bytes still queued: frames never interleave
+        await self._flushed.wait()
+        if self._write_failed or not self._pipes_open:
+            raise await self._exited()
+
+    def _on_writable(self) -> None:
         try:
-            self._stdin.write(encode_frame(message))
-            await self._stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            raise await self._exited() from None
+            sent = os.write(self._stdin_fd, self._unsent)
+        except BlockingIOError:
+            return
+        except OSError:  # the worker closed its stdin or died
+            self._write_failed = True
+            sent = len(self._unsent)
+        del self._unsent[:sent]
+        if not self._unsent:
+            self._loop.remove_writer(self._stdin_fd)
+            self._flushed.set()
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self._stdout_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._eof = True
+            self._loop.remove_reader(self._stdout_fd)
+        elif self._broken is None:
+            try:
+                self._inbox.extend(self._decoder.feed(data))
+            except ProtocolError as exc:
+                self._broken = exc  # the stream is garbage from here on
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _close_pipes(self) -> None:
+        if self._pipes_open:
+            self._pipes_open = False
+            self._loop.remove_reader(self._stdout_fd)
+            self._loop.remove_writer(self._stdin_fd)
+            os.close(self._stdout_fd)
+            os.close(self._stdin_fd)
+            self._unsent.clear()
+            self._flushed.set()
+            self._eof = True
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
 
     async def _exited(self) -> WorkerExitedError:
         with contextlib.suppress(TimeoutError):

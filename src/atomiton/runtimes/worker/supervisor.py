@@ -174,14 +174,10 @@ class WorkerPool:
     ) -> Any:
         on_note = _forwarder(reporter) if reporter is not None else None
         try:
+            if timeout_s is None:  # no deadline: skip the timeout's own bookkeeping
+                return await self._exchange(worker, method, params, on_note, None)
             async with asyncio.timeout(timeout_s) as deadline:
-                request_id = await worker.send_request(method, params)
-                try:
-                    return await worker.read_response(request_id, on_note)
-                except asyncio.CancelledError:
-                    if not deadline.expired():
-                        await self._cancel_remote(worker, request_id, on_note)
-                    raise
+                return await self._exchange(worker, method, params, on_note, deadline)
         except TimeoutError:
             status = await worker.kill()
             raise NodeTimeoutError(
@@ -207,6 +203,22 @@ class WorkerPool:
             ) from None
         except RemoteCallError as exc:
             raise _node_error(exc, ctx) from None
+
+    async def _exchange(
+        self,
+        worker: WorkerConnection,
+        method: str,
+        params: Mapping[str, Any],
+        on_note: Any,
+        deadline: asyncio.Timeout | None,
+    ) -> Any:
+        request_id = await worker.send_request(method, params)
+        try:
+            return await worker.read_response(request_id, on_note)
+        except asyncio.CancelledError:
+            if deadline is None or not deadline.expired():  # cancelled, not timed out
+                await self._cancel_remote(worker, request_id, on_note)
+            raise
 
     async def _cancel_remote(self, worker: WorkerConnection, request_id: int, on_note: Any) -> None:
         """Tell the worker, give it a moment to let the node clean up, then kill the group."""
