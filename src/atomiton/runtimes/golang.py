@@ -33,6 +33,7 @@ from atomiton.errors import NodeError, RuntimeUnavailableError
 from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.runtimes.base import NodeCall, NodeResult
+from atomiton.runtimes.caches import default_cache_dir
 from atomiton.runtimes.worker.calls import execute
 from atomiton.runtimes.worker.supervisor import WorkerPool, WorkerSpec
 
@@ -43,16 +44,6 @@ _GO_MISSING = (
     "the golang runtime needs the Go toolchain: 'go' (>= 1.24) is not on PATH; install it from "
     "https://go.dev/dl/ and run scripts/setup"
 )
-
-
-def default_cache_dir() -> Path:
-    """``$ATOMITON_CACHE_DIR`` or the user cache dir (``~/.cache/atomiton`` on Linux)."""
-    configured = os.environ.get("ATOMITON_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("atomiton"))
 
 
 class GoRuntime:

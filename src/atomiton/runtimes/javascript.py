@@ -20,6 +20,7 @@ from typing import Any, Literal
 from atomiton.errors import NodeError, NodeTimeoutError, ProtocolError
 from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition
+from atomiton.runtimes import caches
 from atomiton.runtimes.base import NodeCall, NodeResult
 from atomiton.runtimes.worker import calls
 from atomiton.runtimes.worker.supervisor import CallContext, WorkerPool, WorkerSpec
@@ -39,12 +40,8 @@ def default_worker_dir() -> Path:
 
 
 def default_cache_dir() -> Path:
-    configured = os.environ.get("ATOMITON_CACHE_DIR")
-    if configured:
-        return Path(configured) / "typescript"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("atomiton")) / "typescript"
+    """Where TypeScript modules stripped of their types are kept."""
+    return caches.default_cache_dir() / "typescript"
 
 
 class JavaScriptRuntime:

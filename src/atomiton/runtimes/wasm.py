@@ -26,7 +26,6 @@ import _json  # the C accelerators behind json, called directly on the hot path
 import asyncio
 import contextlib
 import ctypes
-import hashlib
 import os
 import tempfile
 import threading
@@ -34,7 +33,6 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +44,14 @@ from atomiton.errors import NodeCancelledError, NodeError, NodeTimeoutError, Pro
 from atomiton.nodes.context import LOG_LEVELS, Reporter
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.runtimes.base import NodeCall, NodeResult
+from atomiton.runtimes.caches import default_cache_dir
+from atomiton.runtimes.wasm_modules import CacheStats, ModuleCache
 from atomiton.runtimes.worker.framing import decode_body
 
 _MIB = 1024 * 1024
 _PAGE = 65536
 _TAIL_BYTES = 4096
 _SUFFIXES = (".wasm", ".wat")
-_WASMTIME = version("wasmtime")
 _CALL_UNCHECKED = _bindings._wasmtime_func_call_unchecked
 _MEMORY_DATA = _bindings._wasmtime_memory_data
 _MEMORY_SIZE = _bindings._wasmtime_memory_data_size
@@ -71,72 +70,10 @@ class Grant:
     writable: bool = False
 
 
-@dataclass(slots=True)
-class CacheStats:
-    compiled: int = 0
-    """Modules compiled from source (a cache miss)."""
-    loaded: int = 0
-    """Compiled modules mapped in from the cache directory."""
-
-
-def default_cache_dir() -> Path:
-    """``$ATOMITON_CACHE_DIR`` or the user cache dir (``~/.cache/atomiton`` on Linux)."""
-    configured = os.environ.get("ATOMITON_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("atomiton"))
-
-
 def _engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     config.epoch_interruption = True
     return wasmtime.Engine(config)
-
-
-class ModuleCache:
-    """Compiled modules serialised under ``directory``, keyed by content hash and wasmtime version.
-
-    Writes go to a temporary file renamed into place, so concurrent processes never see a
-    partial artefact. An index by (path, mtime, size) saves re-hashing unchanged files.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.stats = CacheStats()
-        self._index: dict[tuple[str, int, int], Path] = {}
-        self._lock = threading.Lock()
-
-    def load(self, source: Path, engine: wasmtime.Engine) -> wasmtime.Module:
-        artefact = self._artefact(source)
-        if artefact.exists():
-            try:
-                module = wasmtime.Module.deserialize_file(engine, str(artefact))
-            except wasmtime.WasmtimeError:
-                artefact.unlink(missing_ok=True)  # stale or corrupt: compile again below
-            else:
-                self.stats.loaded += 1
-                return module
-        with self._lock:
-            module = wasmtime.Module(engine, source.read_bytes())
-            self.stats.compiled += 1
-            artefact.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=artefact.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as out:
-                out.write(module.serialize())
-            os.replace(tmp, artefact)
-        return module
-
-    def _artefact(self, source: Path) -> Path:
-        st = source.stat()
-        key = (str(source), st.st_mtime_ns, st.st_size)
-        found = self._index.get(key)
-        if found is None:
-            digest = hashlib.sha256(source.read_bytes()).hexdigest()[:32]
-            found = self.directory / f"{digest}-wasmtime{_WASMTIME}.cwasm"
-            self._index[key] = found
-        return found
 
 
 class _RawFunc:
