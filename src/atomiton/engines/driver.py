@@ -28,6 +28,7 @@ from atomiton.errors import NodeCancelledError, NodeError, NodeTimeoutError
 from atomiton.events import EventBus, EventKind
 from atomiton.plan import ExecutionPlan, Step
 from atomiton.runtimes import NodeCall, RuntimeRouter
+from atomiton.runtimes.base import NodeResult
 from atomiton.runtimes.router import InlineCall
 from atomiton.schedule import (
     CancelRun,
@@ -142,6 +143,7 @@ class Driver:
         self._ids = [prefix + s.node_id for s in plan.steps]
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._started: list[float | None] = [None] * len(plan.steps)  # perf_counter at dispatch
+        self._ran_ms: dict[int, float] = {}  # durations the runtime measured (NodeResult's)
         self._templated = [
             bool(s.parameters) and templates.has_template(dict(s.parameters)) for s in plan.steps
         ]
@@ -297,6 +299,8 @@ class Driver:
             if started is not None:
                 self._started[i] = None
                 record.duration_ms = (time.perf_counter() - started) * 1000
+            if self._ran_ms and i in self._ran_ms:
+                record.duration_ms = self._ran_ms.pop(i)
             if state is _SUCCEEDED:
                 record.outputs = self.state.outputs[i]
                 payload = {
@@ -334,6 +338,8 @@ class Driver:
             result = inline(call, _Reporter(self, call.node_id))
             if result is None:
                 return False
+            if result.duration_ms is not None:
+                self._ran_ms[ins.index] = result.duration_ms
             stimulus = Succeeded(ins.index, result.outputs)
         except NodeError as exc:
             stimulus = Failed(ins.index, _error_dict(exc, self._ids[ins.index]), exc.retryable)
@@ -350,10 +356,12 @@ class Driver:
             parameters = self._parameters(step, ins.inputs)
             if step.timeout_s:
                 async with asyncio.timeout(step.timeout_s):
-                    outputs = await self._call(step, ins, parameters)
+                    result = await self._call(step, ins, parameters)
             else:
-                outputs = await self._call(step, ins, parameters)
-            stimulus = Succeeded(i, outputs)
+                result = await self._call(step, ins, parameters)
+            if result.duration_ms is not None:
+                self._ran_ms[i] = result.duration_ms
+            stimulus = Succeeded(i, result.outputs)
         except asyncio.CancelledError:
             stimulus = Stopped(i)
         except TimeoutError:
@@ -390,15 +398,12 @@ class Driver:
             rendered[name] = value if keep else templates.render(value, scope)
         return rendered
 
-    async def _call(
-        self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+    async def _call(self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]) -> NodeResult:
         if step.definition is None:  # a plain group: the engine runs its children itself
             value = await self._sub_run(step, {**parameters, **ins.inputs}, "")
-            return {GROUP_OUTPUT: value}
+            return NodeResult({GROUP_OUTPUT: value})
         call = self._make_call(step, ins, parameters)
-        result = await self.router.invoke(call, _Reporter(self, call.node_id))
-        return result.outputs
+        return await self.router.invoke(call, _Reporter(self, call.node_id))
 
     def _make_call(self, step: Step, ins: Dispatch, parameters: Mapping[str, Any]) -> NodeCall:
         definition = step.definition

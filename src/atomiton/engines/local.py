@@ -28,7 +28,7 @@ from atomiton.engines.result import NodeRun, RunResult
 from atomiton.errors import ValidationError
 from atomiton.events import Event, EventBus, EventKind, Subscription
 from atomiton.nodes import NodeRegistry
-from atomiton.plan import build_plan
+from atomiton.plan import ExecutionPlan, build_plan
 from atomiton.runtimes import RuntimeRouter
 from atomiton.runtimes.gpus import detect_gpus
 from atomiton.schedule import NodeState
@@ -206,6 +206,11 @@ class LocalEngine:
     @property
     def active_runs(self) -> tuple[str, ...]:
         return tuple(self._active)
+
+    def plan_of(self, run_id: str) -> ExecutionPlan | None:
+        """The plan an active run follows (its top level), or None once it has ended."""
+        driver = self._active.get(run_id)
+        return driver.plan if driver is not None else None
 
     def subscribe(
         self, listener: Callable[[Event], None], *, run_id: str | None = None

@@ -56,9 +56,15 @@ class NodeCall:
 
 @dataclass(frozen=True, slots=True)
 class NodeResult:
-    """What a node produced: output port to value. A port that is absent was not produced."""
+    """What a node produced: output port to value. A port that is absent was not produced.
+
+    ``duration_ms`` is how long the node ran, when its runtime knows better than the engine's
+    clock from dispatch to result: a node computed ahead of its dispatch in a fused Ray task, or
+    one call of several sharing a task. None: the engine's own measure stands.
+    """
 
     outputs: Mapping[str, Any]
+    duration_ms: float | None = None
 
 
 class NullReporter:

@@ -12,6 +12,8 @@ import pytest
 import atomiton
 from atomiton import LocalEngine, NodeRegistry, ValidationError
 from atomiton.events import Event, EventKind
+from atomiton.nodes import NodeDefinition, PortSpec, RuntimeSpec
+from atomiton.runtimes import NodeCall, NodeResult, RuntimeRouter
 from flows import flow
 
 NODES = str(Path(__file__).with_name("nodes.py"))
@@ -380,3 +382,43 @@ async def test_nodes_evaluate_javascript_through_their_context(engine: LocalEngi
     result = await engine.execute(bp)
     assert result.status == "succeeded", result.error
     assert result.outputs == {"m": {"output": [10, 20]}}
+
+
+class _MeasuredRuntime:
+    """A runtime that says how long each call ran (as a fused Ray task does for its nodes)."""
+
+    languages = ("measured",)
+
+    def check(self, definition: object) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def invoke(self, call: NodeCall, reporter: object) -> NodeResult:
+        return NodeResult(
+            {"output": call.node_id}, duration_ms=1234.5 if call.node_id == "a" else None
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_duration_the_runtime_measured_is_recorded() -> None:
+    """NodeResult.duration_ms replaces the engine's clock; without it the engine measures."""
+    definition = NodeDefinition(
+        "measured",
+        outputs=(PortSpec("output"),),
+        runtime=RuntimeSpec(language="measured"),
+    )
+    router = RuntimeRouter([_MeasuredRuntime()])
+    registry = NodeRegistry([definition])
+    async with LocalEngine(registry=registry, router=router, store=None) as engine:
+        events: list[Event] = []
+        engine.subscribe(events.append)
+        result = await engine.execute(flow([{"id": n, "type": "measured"} for n in "ab"]))
+    assert result.status == "succeeded", result.error
+    assert result.nodes["a"].duration_ms == 1234.5
+    assert result.nodes["b"].duration_ms is not None and result.nodes["b"].duration_ms < 1000
+    (done,) = [e for e in events if e.kind is EventKind.NODE_SUCCEEDED and e.node_id == "a"]
+    assert done.payload["duration_ms"] == 1234.5

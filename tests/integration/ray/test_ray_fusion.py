@@ -25,9 +25,11 @@ from atomiton import NodeRegistry
 from atomiton.blueprint import load_blueprint
 from atomiton.engines.ray import RayEngine
 from atomiton.engines.ray.fusion import successors
+from atomiton.engines.ray.results import complete
 from atomiton.engines.result import RunResult
 from atomiton.events import Event, EventKind
 from atomiton.plan import build_plan
+from atomiton.runtimes import NullReporter
 from flows import flow
 
 HERE = Path(__file__).resolve().parent
@@ -249,3 +251,10 @@ def test_which_nodes_continue_a_chain() -> None:
     links = successors(plan, lambda a, b: True)
     assert {a: link.node_id for a, link in links.items()} == {"c": "a1"}
     assert links["c"].bindings == (("output", "a"),)
+
+
+def test_a_node_that_shared_a_task_reports_its_own_duration() -> None:
+    """Only a call that shared its task (fused, batched) replaces the driver's clock."""
+    summary = {"outputs": {"output": 1}, "reports": [], "seconds": 0.25}
+    assert complete(summary, NullReporter(), timed=True).duration_ms == 250.0
+    assert complete(summary, NullReporter()).duration_ms is None

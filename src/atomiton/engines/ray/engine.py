@@ -36,7 +36,6 @@ from atomiton.engines.ray.results import ObjectTable
 from atomiton.engines.ray.runtime import RayRuntime
 from atomiton.engines.ray.values import INLINE_LIMIT_BYTES, ValueRule, spilled_of
 from atomiton.engines.result import RunResult
-from atomiton.plan import ExecutionPlan
 from atomiton.runtimes import RuntimeRouter
 from atomiton.runtimes.router import OPTIONAL_RUNTIMES
 
@@ -135,7 +134,7 @@ class RayEngine(LocalEngine):
             self.rule.store()  # a bad URL or a missing fsspec backend fails here, not mid-run
         self.cluster = Cluster.connect(address, init_options or {})
         self.objects = ObjectTable()
-        self.chains = ChainTable(self._plan_of)
+        self.chains = ChainTable(self.plan_of)
         self.fetch_outputs = fetch_outputs
         if router is None:
             router = ray_router(
@@ -185,11 +184,6 @@ class RayEngine(LocalEngine):
         if ref is not None:
             return await asyncio.to_thread(self.rule.store().load, {"$ref": ref})
         return await self.objects.fetch(run_id, value)
-
-    def _plan_of(self, run_id: str) -> ExecutionPlan | None:
-        """The plan a run's driver follows (its top level): what chain fusion reads."""
-        driver = self._active.get(run_id)
-        return driver.plan if driver is not None else None
 
     async def aclose(self) -> None:
         try:

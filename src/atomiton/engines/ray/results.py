@@ -127,7 +127,7 @@ async def collect(
         stamp_large(table, call.run_id, summary, large_ref)
     if observe is not None:
         observe(call.definition, summary)
-    return complete(summary, reporter)
+    return complete(summary, reporter, timed=bool(links))
 
 
 def stamp_large(table: ObjectTable, run_id: str, summary: Summary, large_ref: Any) -> None:
@@ -137,9 +137,10 @@ def stamp_large(table: ObjectTable, run_id: str, summary: Summary, large_ref: An
         summary["outputs"] = stamp(outputs, table.add(run_id, large_ref))
 
 
-def complete(summary: Mapping[str, Any], reporter: Reporter) -> NodeResult:
+def complete(summary: Mapping[str, Any], reporter: Reporter, *, timed: bool = False) -> NodeResult:
     """Replay a call's reports (those live delivery has not published, see :mod:`.relay`);
-    its outputs, or its error raised."""
+    its outputs, or its error raised. ``timed``: the call shared its task with others (a fused
+    chain, a batch), so the driver's clock is wrong for it and the task's own measure is given."""
     skip = reporter.finish() if isinstance(reporter, LiveCall) else 0
     for kind, first, second in summary["reports"][skip:]:
         if kind == "progress":
@@ -148,7 +149,8 @@ def complete(summary: Mapping[str, Any], reporter: Reporter) -> NodeResult:
             reporter.log(first, second)
     if "error" in summary:
         raise _rebuild(summary)
-    return NodeResult(summary["outputs"])
+    seconds = summary.get("seconds") if timed else None
+    return NodeResult(summary["outputs"], None if seconds is None else seconds * 1000)
 
 
 def _rebuild(summary: Mapping[str, Any]) -> NodeError:

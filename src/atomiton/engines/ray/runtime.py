@@ -110,7 +110,7 @@ class RayRuntime:
         if self.chains is None:
             return None
         summary = self.chains.take(call.run_id, call.node_id, call.attempt, call.inputs)
-        return None if summary is None else complete(summary, reporter)
+        return None if summary is None else complete(summary, reporter, timed=True)
 
     async def invoke(self, call: NodeCall, reporter: Reporter) -> NodeResult:
         key = (call.run_id, call.node_id, call.attempt)
@@ -153,7 +153,7 @@ class RayRuntime:
             group = (call.run_id, call.node_id.rpartition("/")[0], shipped.key)
             summary = await self.batcher.run(group, size, envelope, shipped.batch)
             self._observe(call.definition, summary)
-            return complete(summary, reporter)
+            return complete(summary, reporter, timed=True)
         refs = shipped.function.remote(envelope, *args)
         return await collect(refs, call, reporter, self.table, force_cancel, observe=self._observe)
 
