@@ -55,11 +55,53 @@ impl CompareOp {
     }
 }
 
-/// The right-hand side of a filter: a number compares numerically, text compares as strings.
+/// The right-hand side of a filter: a number compares numerically, text compares as strings, a
+/// boolean compares with `true` / `false` fields (false before true).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     Number(f64),
+    /// An integer compares exactly with an `Int` column (as a float with any other).
+    Int(i64),
+    Bool(bool),
     Text(String),
+}
+
+impl Operand {
+    pub fn is_number(&self) -> bool {
+        matches!(self, Self::Number(_) | Self::Int(_))
+    }
+}
+
+/// How a column's fields are read. `Auto` (every column the caller did not type) reads numbers
+/// as floats after trimming blanks and compares text as it is; the typed kinds read fields the
+/// way polars reads a column of that dtype: no trimming, integers exactly, booleans as
+/// `true` / `false` in any case, and group keys by value (`007` and `7` are one key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Auto,
+    Int,
+    Float,
+    Bool,
+    Text,
+}
+
+impl Kind {
+    pub const NAMES: &'static str = "int, float, bool, str";
+
+    pub fn parse(text: &str) -> Result<Self> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "int" | "integer" => Self::Int,
+            "float" | "number" => Self::Float,
+            "bool" | "boolean" => Self::Bool,
+            "str" | "string" | "text" => Self::Text,
+            other => {
+                return Err(NativeError::Invalid(format!(
+                    "unknown column type '{other}'; expected one of: {}",
+                    Self::NAMES
+                )))
+            }
+        })
+    }
 }
 
 /// Keep rows where `column op value`. Several filters are combined with AND.
@@ -73,9 +115,9 @@ pub struct Filter {
 impl Filter {
     pub fn new(column: &str, op: &str, value: Operand) -> Result<Self> {
         let op = CompareOp::parse(op)?;
-        if op == CompareOp::Contains && matches!(value, Operand::Number(_)) {
+        if op == CompareOp::Contains && !matches!(value, Operand::Text(_)) {
             return Err(NativeError::Invalid(format!(
-                "filter on '{column}': 'contains' needs a text value, got a number"
+                "filter on '{column}': 'contains' needs a text value, got {value:?}"
             )));
         }
         Ok(Self {
@@ -170,6 +212,19 @@ pub struct CsvJob {
     pub aggregations: Vec<Aggregation>,
     /// Keep the group rows in memory to return them (they are always written to `output`).
     pub collect_groups: bool,
+    /// Column types; a column not named here is `Kind::Auto`.
+    pub kinds: Vec<(String, Kind)>,
+    /// Read an empty field as a missing value everywhere (polars' rule): it matches no text
+    /// filter and makes a null group key. Otherwise an empty text field is the empty string.
+    pub empty_is_null: bool,
+    /// Threads of the parallel pass; 0: one per core.
+    pub threads: usize,
+    /// The parallel pass hands the file back once a thread holds more groups than this (0: no
+    /// limit): a caller with a faster engine for many groups uses it there.
+    pub max_groups: usize,
+    /// When the parallel pass cannot run the file (quotes, ragged rows, a field that is not of its
+    /// column's type), run the sequential one (true) or fail with `NativeError::Unsupported`.
+    pub fallback: bool,
 }
 
 impl CsvJob {
@@ -183,7 +238,19 @@ impl CsvJob {
             group_by: Vec::new(),
             aggregations: Vec::new(),
             collect_groups: true,
+            kinds: Vec::new(),
+            empty_is_null: false,
+            threads: 0,
+            max_groups: 0,
+            fallback: true,
         }
+    }
+
+    pub fn kind(&self, column: &str) -> Kind {
+        self.kinds
+            .iter()
+            .find(|(name, _)| name == column)
+            .map_or(Kind::Auto, |(_, kind)| *kind)
     }
 
     pub fn aggregates(&self) -> bool {
@@ -191,10 +258,11 @@ impl CsvJob {
     }
 }
 
-/// One aggregated value: counts are integers, the rest floats; None when no value was seen.
+/// One aggregated value: counts, and sums, minima and maxima of `Int` columns, are integers; the
+/// rest floats; Null when no value was seen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Int(u64),
+    Int(i64),
     Float(f64),
     Null,
 }
@@ -209,7 +277,11 @@ pub struct Summary {
     pub output: Option<PathBuf>,
     /// The columns of the output (the input header for a filtered copy).
     pub columns: Vec<String>,
-    /// Group rows (keys then aggregates), sorted by key, when collected.
-    pub group_rows: Vec<(Vec<String>, Vec<Value>)>,
+    /// Group rows (keys, None for a null key, then aggregates), sorted by key, when collected.
+    pub group_rows: Vec<(Vec<Option<String>>, Vec<Value>)>,
+    /// Which pass ran: "parallel" (unquoted files, one thread per core) or "sequential".
+    pub pass: &'static str,
+    /// The threads that read the file.
+    pub threads: usize,
     pub elapsed_s: f64,
 }

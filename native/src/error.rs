@@ -20,11 +20,12 @@ pub enum NativeError {
         role: &'static str,
         available: Vec<String>,
     },
-    /// A field that must be a number is not one.
+    /// A field that must be a number (or a boolean, for a `bool` column) is not one.
     BadNumber {
         line: u64,
         row: u64,
         column: String,
+        expected: &'static str,
         value: String,
     },
     /// The CSV text itself is malformed (wrong field count, invalid UTF-8 in a header, ...).
@@ -33,6 +34,8 @@ pub enum NativeError {
     Invalid(String),
     /// The caller set the cancel flag; the work stopped early.
     Cancelled { rows_read: u64 },
+    /// The parallel pass cannot run this file and the job asked for no sequential fallback.
+    Unsupported(String),
 }
 
 impl fmt::Display for NativeError {
@@ -61,10 +64,11 @@ impl fmt::Display for NativeError {
                 line,
                 row,
                 column,
+                expected,
                 value,
             } => write!(
                 f,
-                "line {line} (data row {row}), column '{column}': expected a number, got '{value}'"
+                "line {line} (data row {row}), column '{column}': expected {expected}, got '{value}'"
             ),
             Self::Csv { path, message } => {
                 write!(f, "malformed CSV in '{}': {message}", path.display())
@@ -73,6 +77,10 @@ impl fmt::Display for NativeError {
             Self::Cancelled { rows_read } => {
                 write!(f, "cancelled by the caller after {rows_read} rows")
             }
+            Self::Unsupported(reason) => write!(
+                f,
+                "the parallel pass cannot read this file: {reason} (set 'fallback' to read it sequentially)"
+            ),
         }
     }
 }

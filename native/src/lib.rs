@@ -6,6 +6,8 @@
 //! runtime, `handler(inputs: dict, parameters: dict[, context]) -> dict of outputs`.
 
 pub mod control;
+pub mod csv_fast;
+pub mod csv_fold;
 pub mod csv_job;
 pub mod csv_run;
 pub mod error;
@@ -16,3 +18,6 @@ mod py;
 
 #[cfg(test)]
 mod csv_tests;
+
+#[cfg(test)]
+mod csv_fast_tests;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
 
 pub struct Args<'a, 'py> {
     inputs: &'a Bound<'py, PyDict>,
@@ -91,6 +91,37 @@ impl<'a, 'py> Args<'a, 'py> {
                 .extract::<bool>()
                 .map_err(|_| wrong_type(name, "true or false", &v)),
         }
+    }
+
+    /// A count (a non-negative integer).
+    pub fn count(&self, name: &str, default: usize) -> PyResult<usize> {
+        match self.get(name)? {
+            None => Ok(default),
+            Some(v) if v.is_instance_of::<PyBool>() => Err(wrong_type(name, "a count", &v)),
+            Some(v) => v
+                .extract::<usize>()
+                .map_err(|_| wrong_type(name, "a non-negative integer", &v)),
+        }
+    }
+
+    /// A mapping of strings to strings (`types`), in insertion order.
+    pub fn string_map(&self, name: &str) -> PyResult<Vec<(String, String)>> {
+        let Some(value) = self.get(name)? else {
+            return Ok(Vec::new());
+        };
+        let map = value
+            .cast::<PyDict>()
+            .map_err(|_| wrong_type(name, "an object of strings", &value))?;
+        map.iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.extract::<String>()
+                        .map_err(|_| wrong_type(name, "an object of strings", &k))?,
+                    v.extract::<String>()
+                        .map_err(|_| wrong_type(&format!("{name}.{k}"), "a string", &v))?,
+                ))
+            })
+            .collect()
     }
 
     /// One string or a list of strings.

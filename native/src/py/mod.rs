@@ -9,7 +9,9 @@ mod args;
 mod context;
 mod nodes;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyInterruptedError, PyOSError, PyValueError};
+use pyo3::exceptions::{
+    PyFileNotFoundError, PyInterruptedError, PyNotImplementedError, PyOSError, PyValueError,
+};
 use pyo3::prelude::*;
 
 use crate::error::NativeError;
@@ -23,6 +25,7 @@ pub(crate) fn to_py(err: NativeError) -> PyErr {
         NativeError::NotFound { .. } => PyFileNotFoundError::new_err(message),
         NativeError::Io { .. } => PyOSError::new_err(message),
         NativeError::Cancelled { .. } => PyInterruptedError::new_err(message),
+        NativeError::Unsupported(_) => PyNotImplementedError::new_err(message),
         NativeError::UnknownColumn { .. }
         | NativeError::BadNumber { .. }
         | NativeError::Csv { .. }

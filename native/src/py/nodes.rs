@@ -7,7 +7,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use super::args::{field_string, type_name, wrong_type, Args};
 use super::context::{CallContext, PyControl};
 use super::to_py;
-use crate::csv_job::{Aggregation, CsvJob, Filter, Operand, Summary, Value};
+use crate::csv_job::{Aggregation, CsvJob, Filter, Kind, Operand, Summary, Value};
 use crate::{csv_run, hashing};
 
 /// `add`: `sum = a + b`. Integers stay integers (unless they overflow 64 bits); the trivial node
@@ -116,6 +116,13 @@ fn csv_job(args: &Args<'_, '_>) -> PyResult<CsvJob> {
     };
     job.has_header = args.boolean("has_header", true)?;
     job.collect_groups = args.boolean("return_rows", true)?;
+    job.empty_is_null = args.boolean("empty_is_null", false)?;
+    job.fallback = args.boolean("fallback", true)?;
+    job.threads = args.count("threads", 0)?;
+    job.max_groups = args.count("max_groups", 0)?;
+    for (column, kind) in args.string_map("types")? {
+        job.kinds.push((column, Kind::parse(&kind).map_err(to_py)?));
+    }
     for (i, map) in args.mappings("filter")?.iter().enumerate() {
         let owner = format!("filter[{i}]");
         let column = field_string(map, &owner, &["column"])?
@@ -125,19 +132,17 @@ fn csv_job(args: &Args<'_, '_>) -> PyResult<CsvJob> {
             .get_item("value")?
             .ok_or_else(|| PyTypeError::new_err(format!("'{owner}' needs a 'value'")))?;
         let operand = if value.is_instance_of::<PyBool>() {
-            return Err(wrong_type(
-                &format!("{owner}.value"),
-                "a number or a string",
-                &value,
-            ));
+            Operand::Bool(value.extract()?)
         } else if value.is_instance_of::<PyString>() {
             Operand::Text(value.extract()?)
+        } else if value.is_instance_of::<PyInt>() && value.extract::<i64>().is_ok() {
+            Operand::Int(value.extract()?)
         } else if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
             Operand::Number(value.extract()?)
         } else {
             let got = type_name(&value);
             return Err(PyTypeError::new_err(format!(
-                "'{owner}.value' must be a number or a string, got {got}"
+                "'{owner}.value' must be a number, a string or a boolean, got {got}"
             )));
         };
         job.filters
@@ -176,6 +181,8 @@ fn csv_outputs<'py>(
     info.set_item("output_path", &output_path)?;
     info.set_item("columns", &summary.columns)?;
     info.set_item("elapsed_ms", summary.elapsed_s * 1000.0)?;
+    info.set_item("pass", summary.pass)?;
+    info.set_item("threads", summary.threads)?;
     let out = PyDict::new(py);
     out.set_item("summary", info)?;
     out.set_item("output_path", output_path)?;

@@ -11,11 +11,17 @@ Polars pushes the projection and the filter down into the scan, so only the colu
 query needs are ever parsed. Every column a step names is checked against the columns present at
 that step before anything runs; an unknown one fails with the list of available columns.
 
-``backend: native`` runs the filter and aggregation of a group-by query in ``atomiton_native``
-(a Rust pass on one thread, built by scripts/setup) and hands its rows, typed as polars would
-type them, to the same select / sort / limit / output steps; ``auto`` does so whenever the query
-is one it can run, else uses polars. Measured on 1 GB (bench/results/large-csv.md) it needs half
-polars' memory at about the same speed, so polars stays the default.
+``backend`` picks the engine of the filter and aggregation. ``auto`` (the default) runs a
+group-by or aggregation query in ``atomiton_native`` (Rust, built by scripts/setup: one thread per
+core, each folding its own 4 MiB byte ranges of the file into its own groups) whenever
+:func:`native_unsuitable` finds nothing it cannot run, and polars otherwise. The rule rests on
+measurement: on the 1 GB benchmark (bench/results/large-csv.md) the native pass is faster than
+polars' streaming engine and needs a fraction of its memory. Native answers are polars' answers:
+it reads each column as the dtype polars inferred (an empty field is null, booleans in any case,
+integers exactly), and a file it cannot read that way (quoted fields, ragged rows, a value polars
+would not parse) makes it stop, so polars answers instead. ``native`` insists (and fails with
+the reason), ``polars`` never tries. The rows it returns go through the same select / sort /
+limit / output steps.
 
 ``derive`` takes arithmetic over columns (``price * qty - discount``) parsed with :mod:`ast` and
 walked through a whitelist (names, numbers, ``+ - * / // % **``, unary minus, ``abs``/``round``/
@@ -45,6 +51,12 @@ AGG_FNS = ("sum", "mean", "min", "max", "count", "n_unique", "first", "last", "m
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".ipc": "ipc", ".arrow": "ipc"}
 NATIVE_OPS = ("==", "!=", "<", "<=", ">", ">=", "contains")
 NATIVE_FNS = ("count", "sum", "min", "max", "mean")
+NATIVE_NUMERIC_FNS = ("sum", "min", "max", "mean")
+NATIVE_MAX_GROUPS = 10_000
+"""Past this many groups (per native thread) the native pass hands the query to polars. Measured
+(docs/nodes-data-ml.md): 100 and 1,826 groups over 1 GB, native 2.3x and 1.6x faster than
+polars; 1,000,000 groups over 45 MB, polars about 15x faster (native builds a key and a Python
+row per group). The limit sits between, where no measurement says native wins."""
 CSV_CHUNK_ENV = "POLARS_CSV_CHUNK_SIZE"
 CSV_CHUNK_BYTES = 8 * 1024 * 1024
 """Polars' CSV source reads chunks of this many bytes unless the environment says otherwise:
@@ -83,7 +95,7 @@ def large_csv_processor(
     parseDates: bool = False,
     previewRows: int = 10,
     maxRows: int = 100_000,
-    backend: Literal["polars", "native", "auto"] = "polars",
+    backend: Literal["auto", "polars", "native"] = "auto",
 ) -> LargeCsvResult:
     """Stream a CSV larger than memory through filter / derive / group-by / aggregate / sort and
     write the result to ``output`` (csv, parquet or ipc by extension) or return its rows."""
@@ -114,8 +126,15 @@ def large_csv_processor(
             f"[{NODE}] backend 'native' cannot run this query: {unsuitable}",
             hint="use backend 'auto' (native where it can, else polars) or 'polars'",
         )
-    if unsuitable is None:
-        query, columns = _native(source, separator, schema, *plan)
+    native = _native(source, separator, schema, *plan) if unsuitable is None else None
+    if native is None and backend == "native":
+        raise NodeError(
+            f"[{NODE}] backend 'native' cannot read '{path}' the way polars does "
+            "(quoted fields, ragged rows, or a value that does not fit its column)",
+            hint="use backend 'auto' (native where it can, else polars) or 'polars'",
+        )
+    if native is not None:
+        query, columns = native
     else:
         for item in _derivations(derive):
             expr = _parse_expression(item["expr"], columns, item["as"])
@@ -138,7 +157,7 @@ def large_csv_processor(
         result = _write(query, Path(output).expanduser(), columns, previewRows, started)
     else:
         result = _collect(query, columns, previewRows, maxRows, started)
-    result["backend"] = "polars" if unsuitable else "native"
+    result["backend"] = "polars" if native is None else "native"
     return result
 
 
@@ -151,8 +170,6 @@ def native_unsuitable(
     polars_only: bool,
 ) -> str | None:
     """Why the native backend cannot run this query, or None when it can (same answers)."""
-    import polars as pl
-
     columns = list(schema)
     _check_columns(keys, columns, "groupBy")
     if importlib.util.find_spec("atomiton_native") is None:
@@ -168,26 +185,41 @@ def native_unsuitable(
         if not isinstance(column, str) or op not in NATIVE_OPS:
             return f"filter {item!r} (native: {', '.join(NATIVE_OPS)} on one column)"
         _check_columns([column], columns, "filter")
-        dtype = schema[column]
+        kind = _native_kind(schema[column])
         fits = (
-            (isinstance(value, bool) and dtype == pl.Boolean)
-            or (isinstance(value, str) and dtype == pl.String)
-            or (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and dtype.is_numeric()
-            )
+            (isinstance(value, bool) and kind == "bool")
+            or (isinstance(value, str) and kind == "str")
+            or (isinstance(value, int | float) and not isinstance(value, bool) and kind in _NUMERIC)
         )
-        if not fits:
-            return f"filter on '{column}' ({dtype}) with {value!r}"
+        if not fits or (op == "contains" and kind != "str"):
+            return f"filter on '{column}' ({schema[column]}) with {value!r}"
+    for key in keys:
+        if _native_kind(schema[key]) not in ("str", "int", "bool"):
+            return f"group key '{key}' ({schema[key]}; native: text, integer or boolean keys)"
     for index, spec in enumerate(aggregations):
-        if spec.get("fn") not in NATIVE_FNS:
-            return f"aggregation '{spec.get('fn')}' (native: {', '.join(NATIVE_FNS)})"
-        if spec.get("column") is None and spec.get("fn") != "count":
+        fn, column = spec.get("fn"), spec.get("column")
+        if fn not in NATIVE_FNS:
+            return f"aggregation '{fn}' (native: {', '.join(NATIVE_FNS)})"
+        if column is None and fn != "count":
             return f"aggregations[{index}] has no column"
-        if spec.get("column") is not None:
-            _check_columns([spec["column"]], columns, f"aggregations[{index}]")
+        if column is None:
+            continue
+        _check_columns([column], columns, f"aggregations[{index}]")
+        kind = _native_kind(schema[column])
+        if kind is None or (fn in NATIVE_NUMERIC_FNS and kind not in _NUMERIC):
+            return f"aggregation '{fn}' of '{column}' ({schema[column]})"
     return None
+
+
+_NUMERIC = ("int", "float")
+
+
+def _native_kind(dtype: Any) -> str | None:
+    """The column type atomiton_native reads a polars dtype as (None: one it does not read)."""
+    import polars as pl
+
+    kinds = {pl.String: "str", pl.Int64: "int", pl.Float64: "float", pl.Boolean: "bool"}
+    return next((kind for known, kind in kinds.items() if dtype == known), None)
 
 
 def _native(
@@ -198,27 +230,41 @@ def _native(
     combine: str,
     keys: list[str],
     aggregations: list[dict[str, str]],
-) -> tuple[pl.LazyFrame, list[str]]:
-    """Run the filter and aggregation in atomiton_native (one Rust pass, one thread, constant
-    memory) and give its rows the dtypes polars would have given them."""
+) -> tuple[pl.LazyFrame, list[str]] | None:
+    """Run the filter and aggregation in atomiton_native and give its rows the dtypes polars
+    would have given them; None when it cannot read the file as polars would (polars answers).
+
+    Each column is read as the dtype polars inferred, an empty field as null; the parallel pass
+    stops at the first quote, ragged row or unparsable value instead of guessing.
+    """
     import atomiton_native
     import polars as pl
 
     specs = aggregations or [{"fn": "count", "as": "count"}]
     named = [(s.get("column"), s["fn"], _agg_name(s)) for s in specs]
+    used = {*keys, *(f["column"] for f in filters), *(c for c, _, _ in named if c is not None)}
     parameters = {
         "path": str(source),
         "delimiter": separator,
+        "types": {column: _native_kind(schema[column]) for column in used},
+        "empty_is_null": True,
+        "fallback": False,
+        "max_groups": NATIVE_MAX_GROUPS,
         "filter": [
-            {**f, "value": str(f["value"]).lower() if isinstance(f["value"], bool) else f["value"]}
-            for f in filters
+            {"column": f["column"], "op": f.get("op", "=="), "value": f["value"]} for f in filters
         ],
         "group_by": keys,
         "aggregations": [{"column": c, "op": fn, "as": name} for c, fn, name in named],
     }
     try:
         found = atomiton_native.process_large_csv({}, parameters)
-    except (ValueError, TypeError, LookupError, OSError) as exc:
+    except NotImplementedError:
+        return None
+    except ValueError as exc:
+        if str(exc).startswith("unknown column"):  # a header polars reads otherwise (blanks)
+            return None
+        raise NodeError(f"[{NODE}] the native backend failed: {exc}") from None
+    except (TypeError, LookupError, OSError) as exc:
         raise NodeError(f"[{NODE}] the native backend failed: {exc}") from None
     names = [*keys, *(name for _, _, name in named)]
     rows = found["rows"]
@@ -229,8 +275,8 @@ def _native(
     for column, fn, name in named:
         if fn == "count" or column is None:
             casts.append(pl.col(name).cast(pl.UInt32))
-        elif fn in ("min", "max") or (fn == "sum" and schema[column].is_integer()):
-            casts.append(_typed(pl.col(name), schema[column]))
+        elif fn in ("min", "max", "sum"):
+            casts.append(pl.col(name).cast(schema[column]))
         else:
             casts.append(pl.col(name).cast(pl.Float64))
     return frame.lazy().with_columns(casts), names

@@ -276,6 +276,36 @@ async def test_progress_reaches_the_reporter(runtime: RustRuntime, big_csv: Path
     assert percents[-1] > 95
 
 
+async def test_unquoted_group_bys_run_in_parallel(
+    runtime: RustRuntime, big_csv: Path, tmp_path: Path
+) -> None:
+    """An unquoted file is folded by one thread per core, with progress; a quoted one is read
+    sequentially, or refused with NotImplementedError when the caller asks for no fallback."""
+    import atomiton_native
+
+    params: dict[str, Any] = {
+        "group_by": "region",
+        "aggregations": [{"column": "amount", "op": "sum"}, {"op": "count"}],
+    }
+    reporter = Recorder()
+    result = await runtime.invoke(
+        call("process-large-csv", {"path": str(big_csv)}, params), reporter
+    )
+    assert result.outputs["summary"]["pass"] == "parallel"
+    assert result.outputs["rows"] == [
+        {"region": "north", "amount_sum": pytest.approx(640_000 * 123.456), "count": 640_000}
+    ]
+    percents = [p for p, _ in reporter.progress_calls]
+    assert len(percents) >= 5
+    assert percents == sorted(percents)
+    quoted = tmp_path / "quoted.csv"
+    write_sales(quoted, 100)
+    sequential = atomiton_native.process_large_csv({"path": str(quoted)}, params)
+    assert sequential["summary"]["pass"] == "sequential"
+    with pytest.raises(NotImplementedError, match="quoted fields"):
+        atomiton_native.process_large_csv({"path": str(quoted)}, {**params, "fallback": False})
+
+
 class PipeFeeder:
     """Writes CSV rows into a named pipe from a Python thread: ``rows`` of them, or forever
     (``rows=None``) until the native reader closes the pipe. A native call reading the pipe lasts
