@@ -11,7 +11,8 @@ Engines, all in this process, same graphs:
   history is written while it runs, by the writer process, as in use);
 - a plain asyncio loop: one task per node awaiting its dependencies' futures;
 - Dask's threaded scheduler (``dask.threaded.get``) on the equivalent task graph;
-- Ray local tasks (``ray.init(num_cpus=2)``), ObjectRefs passed along the edges.
+- Ray local tasks (``ray.init(num_cpus=2)``), ObjectRefs passed along the edges; measured after the
+  others, with Ray shut down before and after, since its idle daemons would slow them.
 
 Also checks that building the plan stays linear: plan time per node at 1k, 10k and 50k nodes.
 Run: ``python bench/bench_scheduling.py [--nodes 10000] [--repeat 3] [--skip-ray]``.
@@ -210,29 +211,40 @@ def main() -> None:
     if args.profile:
         profile(args.profile, args.nodes)
         return
-    if not args.skip_ray:
-        import ray
-
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    rows = []
+    rows: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, make in GRAPHS.items():
-            deps = make(args.nodes)
-            timings: dict[str, float] = {}
             engines: dict[str, Callable[[Graph], float]] = {
                 "atomiton": lambda g: asyncio.run(run_atomiton(g, Path(tmp) / "h.db")),
                 "asyncio": lambda g: asyncio.run(run_asyncio(g)),
                 "dask threaded": run_dask,
             }
-            if not args.skip_ray:
-                engines["ray local"] = run_ray
-            for engine, fn in engines.items():
-                best = min(fn(deps) for _ in range(args.repeat))
-                timings[engine] = best / len(deps) * 1e6
-                print(f"{name:28} {engine:14} {timings[engine]:8.1f} us/node", flush=True)
-            rows.append((name, timings))
+            rows.append((name, measure(make(args.nodes), engines, name, args.repeat)))
+    if not args.skip_ray:
+        # Ray last: its daemons (GCS, raylet, idle workers) keep polling while it is up, and on
+        # a small machine they would slow whatever else is measured beside them.
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        try:
+            for (name, timings), make in zip(rows, GRAPHS.values(), strict=True):
+                timings.update(measure(make(args.nodes), {"ray local": run_ray}, name, args.repeat))
+        finally:
+            ray.shutdown()
     linear = plan_linearity(NodeRegistry([trivial_node]))
     write(args, rows, linear)
+
+
+def measure(
+    deps: Graph, engines: dict[str, Callable[[Graph], float]], name: str, repeat: int
+) -> dict[str, float]:
+    """Microseconds per node of each engine on ``deps``: the best of ``repeat`` runs."""
+    timings: dict[str, float] = {}
+    for engine, fn in engines.items():
+        best = min(fn(deps) for _ in range(repeat))
+        timings[engine] = best / len(deps) * 1e6
+        print(f"{name:28} {engine:14} {timings[engine]:8.1f} us/node", flush=True)
+    return timings
 
 
 def write(
