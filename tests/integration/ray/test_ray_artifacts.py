@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from atomiton.cli.engine import make_engine
 from atomiton.engines.ray import RayEngine
 from atomiton.errors import AtomitonError
 from flows import flow
+from s3server import moto_s3
 
 HERE = Path(__file__).resolve().parent
 BUCKET = "atomiton-ray"
@@ -50,29 +50,12 @@ def big_flow() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def s3_options() -> Iterator[dict[str, Any]]:
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket=BUCKET)
+    with moto_s3(BUCKET) as endpoint:
         yield {
             "key": "testing",
             "secret": "testing",
             "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
         }
-    finally:
-        server.stop()
 
 
 async def test_large_values_go_to_s3_and_are_read_back_on_the_workers(
