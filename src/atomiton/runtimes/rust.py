@@ -99,10 +99,8 @@ class RustRuntime:
         if target.inline:
             try:
                 outputs = target.function(inputs, parameters)
-            except Exception as exc:
-                raise _node_error(exc, call, target) from exc
-            except BaseException as exc:  # PyO3 raises a Rust panic as PanicException
-                if type(exc).__name__ != "PanicException":
+            except BaseException as exc:
+                if not _raised_by_node(exc):
                     raise
                 raise _node_error(exc, call, target) from exc
         else:
@@ -143,10 +141,8 @@ class RustRuntime:
         except asyncio.CancelledError:
             _cancel(context)
             raise
-        except Exception as exc:
-            raise _node_error(exc, call, target) from exc
-        except BaseException as exc:  # PyO3 raises a Rust panic as PanicException
-            if type(exc).__name__ != "PanicException":
+        except BaseException as exc:
+            if not _raised_by_node(exc):
                 raise
             raise _node_error(exc, call, target) from exc
 
@@ -214,6 +210,12 @@ class RustRuntime:
 def _cancel(context: Any) -> None:
     if context is not None:
         context.cancel()
+
+
+def _raised_by_node(exc: BaseException) -> bool:
+    """An error of the node's own: any Exception, or a Rust panic (PyO3 raises PanicException,
+    a BaseException); KeyboardInterrupt and friends pass through."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _node_error(exc: BaseException, call: NodeCall, target: _Target) -> NodeError:
