@@ -183,11 +183,11 @@ def child(engine: str, csv: Path) -> None:
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    peak_mb = _high_water_mb()
+    peak_mb = high_water_mb()
     print(json.dumps({"answer": answer, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb}))
 
 
-def _high_water_mb() -> float:
+def high_water_mb() -> float:
     """This process's peak RSS (``VmHWM``); ``ru_maxrss`` would carry the parent's over exec."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):

@@ -1,7 +1,7 @@
 """``process_large_csv`` (the Rust native node) against polars' streaming engine, same run.
 
 One query over a generated CSV of about 300 MB (ids, floats, a 100-value category, dates,
-booleans; the schema of bench/bench_large_csv.py)::
+booleans; bench/bench_large_csv.py's generator, polars query and answer check)::
 
     SELECT category, SUM(price), COUNT(*) FROM data
     WHERE flag = true AND value > 0.5 GROUP BY category
@@ -18,44 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from bench_large_csv import THRESHOLD, agree, generate, high_water_mb, run_polars
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "rust.md"
 MARKER = "# Rust native: process_large_csv"
-THRESHOLD = 0.5
-
-
-def generate(path: Path, size_mb: int) -> None:
-    import numpy as np
-    import polars as pl
-
-    rng = np.random.default_rng(7)
-    categories = np.array([f"cat_{i:03d}" for i in range(100)])
-    start = np.datetime64("2020-01-01")
-    tmp = path.with_suffix(".partial")
-    next_id, n = 0, 500_000
-    with tmp.open("wb") as out:
-        while out.tell() < size_mb * 1_000_000:
-            pl.DataFrame(
-                {
-                    "id": np.arange(next_id, next_id + n, dtype=np.int64),
-                    "value": rng.random(n).round(6),
-                    "price": (rng.random(n) * 1000).round(2),
-                    "category": categories[rng.integers(0, 100, n)],
-                    "date": start + rng.integers(0, 1826, n).astype("timedelta64[D]"),
-                    "flag": rng.random(n) < 0.5,
-                }
-            ).write_csv(out, include_header=next_id == 0)
-            next_id += n
-    tmp.rename(path)
 
 
 def run_native(csv: Path) -> list[tuple[str, float, int]]:
@@ -75,20 +49,6 @@ def run_native(csv: Path) -> list[tuple[str, float, int]]:
     return [(r["category"], r["price_sum"], r["count"]) for r in result["rows"]]
 
 
-def run_polars(csv: Path) -> list[tuple[str, float, int]]:
-    import polars as pl
-
-    frame = (
-        pl.scan_csv(csv)
-        .filter(pl.col("flag") & (pl.col("value") > THRESHOLD))
-        .group_by("category")
-        .agg(pl.col("price").sum(), pl.len())
-        .sort("category")
-        .collect(engine="streaming")
-    )
-    return [(r[0], r[1], r[2]) for r in frame.iter_rows()]
-
-
 RUNNERS = {"native": run_native, "polars": run_polars}
 
 
@@ -96,16 +56,7 @@ def child(engine: str, csv: Path) -> None:
     started = time.perf_counter()
     answer = RUNNERS[engine](csv)
     seconds = time.perf_counter() - started
-    print(json.dumps({"answer": answer, "seconds": seconds, "peak_mb": peak_rss_mb()}))
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ``ru_maxrss``: Linux carries that over ``execve`` from
-    the parent's image, so a child of a big parent would report the parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"answer": answer, "seconds": seconds, "peak_mb": high_water_mb()}))
 
 
 def measure(engine: str, csv: Path, repeats: int) -> dict[str, Any]:
@@ -121,13 +72,6 @@ def measure(engine: str, csv: Path, repeats: int) -> dict[str, Any]:
     best: dict[str, Any] = min(runs, key=lambda r: float(r["seconds"]))
     best["peak_mb"] = max(r["peak_mb"] for r in runs)
     return best
-
-
-def agree(a: list[Any], b: list[Any]) -> bool:
-    return len(a) == len(b) and all(
-        x[0] == y[0] and x[2] == y[2] and math.isclose(x[1], y[1], rel_tol=1e-9)
-        for x, y in zip(a, b, strict=True)
-    )
 
 
 def main() -> None:
