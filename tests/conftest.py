@@ -12,6 +12,7 @@ on a GPU machine as docs/gpu.md describes.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -27,16 +28,27 @@ _CHECKS = {
     "native": lambda: importlib.util.find_spec("atomiton_native") is not None,
     "chromium": lambda: shutil.which("chromium") is not None,
     "postgres": lambda: bool(os.environ.get("ATOMITON_TEST_POSTGRES_URL")),
-    "kuberay": lambda: _kuberay_crd_cached(),
+    "kuberay": lambda: kuberay_operator_dir() is not None,
 }
 
 
-def _kuberay_crd_cached() -> bool:
-    """KubeRay's ray-operator module in Go's module cache (scripts/setup.d/80-kuberay-crd.sh)."""
+@functools.cache
+def kuberay_operator_dir() -> Path | None:
+    """KubeRay's ray-operator module in Go's module cache (scripts/setup.d/80-kuberay-crd.sh),
+    or None where it is not there."""
     if shutil.which("go") is None:
-        return False
+        return None
     cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout
-    return (Path(cache.strip()) / "github.com/ray-project/kuberay/ray-operator@v1.5.0").is_dir()
+    folder = Path(cache.strip()) / "github.com/ray-project/kuberay/ray-operator@v1.5.0"
+    return folder if folder.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def kuberay_operator() -> Path:
+    """The ray-operator module's folder (tests marked ``toolchain("kuberay")`` have it)."""
+    folder = kuberay_operator_dir()
+    assert folder is not None
+    return folder
 
 
 def require_toolchains() -> bool:

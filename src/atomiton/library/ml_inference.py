@@ -75,7 +75,8 @@ def ml_inference(
     import numpy as np
 
     started = time.perf_counter()
-    session, wanted_cuda, cuda_problem = _load(model, provider, tf32=allowTf32)
+    gpus = detect_gpus()
+    session, wanted_cuda, cuda_problem = _load(model, provider, gpus=gpus, tf32=allowTf32)
     used = session.get_providers()[0]
     if used != CUDA and wanted_cuda:
         message = f"onnxruntime could not start its CUDA provider ({cuda_problem or 'see its log'})"
@@ -86,7 +87,7 @@ def ml_inference(
                 "(pip install onnxruntime-gpu[cuda,cudnn]), or use provider 'auto'",
             )
         ctx.log(f"{NODE}: {message}; running on the CPU", "warning")
-    elif used != CUDA and provider == "auto" and (gpus := detect_gpus()):
+    elif used != CUDA and provider == "auto" and gpus:
         ctx.log(
             f"{NODE}: this machine has {gpus} GPU(s) but the installed onnxruntime has no CUDA "
             "provider; running on the CPU (pip install onnxruntime-gpu to use the GPU)",
@@ -127,9 +128,9 @@ def ml_inference(
     )
 
 
-def _load(model: str, provider: str, *, tf32: bool) -> tuple[Any, bool, str | None]:
+def _load(model: str, provider: str, *, gpus: int, tf32: bool) -> tuple[Any, bool, str | None]:
     """The cached session, whether CUDA was asked of onnxruntime, and why its libraries did not
-    load if they did not."""
+    load if they did not; ``gpus`` is how many GPUs this process sees."""
     import onnxruntime as ort
 
     path = Path(model).expanduser()
@@ -145,7 +146,6 @@ def _load(model: str, provider: str, *, tf32: bool) -> tuple[Any, bool, str | No
             f"{', '.join(available)}",
             hint="install onnxruntime-gpu with a matching CUDA, or use provider 'auto'",
         )
-    gpus = detect_gpus()
     if provider == "cuda" and not gpus:
         raise NodeError(
             f"[{NODE}] provider 'cuda' was asked for, but no GPU is visible to this process",

@@ -9,7 +9,6 @@ misspelt ``maxReplicas`` would deploy a cluster that never scales).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,8 @@ pytestmark = pytest.mark.toolchain("kuberay")
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict[str, Any]:
-    cache = subprocess.run(
-        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    crd = yaml.safe_load(
-        (Path(cache) / "github.com/ray-project/kuberay/ray-operator@v1.5.0" / CRD).read_text()
-    )
+def schema(kuberay_operator: Path) -> dict[str, Any]:
+    crd = yaml.safe_load((kuberay_operator / CRD).read_text())
     (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     return dict(v1["schema"]["openAPIV3Schema"])
 
