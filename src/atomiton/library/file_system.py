@@ -157,14 +157,7 @@ def _write(
             f"Write operation failed: {target} already exists and overwrite is false",
             hint="set overwrite: true to replace it, or choose another path",
         )
-    if not target.parent.exists():
-        if not make_dirs:
-            raise node_failure(
-                _TYPE,
-                f"Write operation failed: the folder {target.parent} does not exist",
-                hint="set createDirectories: true to create it",
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_folder(target.parent, make_dirs, "Write")
     data = to_file_content(value)
     if isinstance(data, bytes):
         target.write_bytes(data)
@@ -318,14 +311,7 @@ def _transfer(
             shutil.rmtree(dest)
         else:
             dest.unlink()
-    if not dest.parent.exists():
-        if not make_dirs:
-            raise node_failure(
-                _TYPE,
-                f"{verb} operation failed: the folder {dest.parent} does not exist",
-                hint="set createDirectories: true to create it",
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_folder(dest.parent, make_dirs, verb)
     if operation == "move":
         shutil.move(os.fspath(source), os.fspath(dest))
     elif source.is_dir():
@@ -355,3 +341,17 @@ def _python_encoding(name: str) -> str:
 def _iso(timestamp: float) -> str:
     when = datetime.fromtimestamp(timestamp, UTC)
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ensure_folder(folder: Path, make_dirs: bool, verb: str) -> None:
+    """Create ``folder`` when ``createDirectories`` allows it; else a missing folder fails the
+    ``verb`` operation."""
+    if folder.exists():
+        return
+    if not make_dirs:
+        raise node_failure(
+            _TYPE,
+            f"{verb} operation failed: the folder {folder} does not exist",
+            hint="set createDirectories: true to create it",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
