@@ -16,7 +16,6 @@ Glossary (one name per concept, used everywhere):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from atomiton.errors import (
 )
 from atomiton.events import Event, EventKind
 from atomiton.nodes import NodeContext, NodeDefinition, NodeRegistry, node
+from atomiton.runtimes.worker import busypoll
 
 __version__ = "0.1.0"
 
@@ -51,7 +51,7 @@ def run(
                 blueprint, inputs=inputs, variables=variables, on_error=on_error
             )
 
-    return asyncio.run(main())
+    return busypoll.run(main())
 
 
 __all__ = [

@@ -34,6 +34,7 @@ from atomiton.cli.serve import serve
 from atomiton.engines import ExecutionEngine, LocalEngine, RunResult, new_run_id
 from atomiton.errors import AtomitonError, ValidationError
 from atomiton.nodes import NodeRegistry
+from atomiton.runtimes.worker import busypoll
 from atomiton.store import open_store
 
 app = typer.Typer(
@@ -157,7 +158,7 @@ def run(
         server, token, nodes or [], db, concurrency, engine_kind, ray_address, artifacts
     )
     on_error = "continue" if continue_on_error else None
-    result = asyncio.run(_run(engine, blueprint, inputs, variables, on_error, as_json))
+    result = busypoll.run(_run(engine, blueprint, inputs, variables, on_error, as_json))
     if as_json:
         print(dump_json(result.to_dict()))
     else:

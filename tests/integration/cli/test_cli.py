@@ -45,6 +45,7 @@ def test_run_json_prints_one_document(tmp_path: Path, db: Path) -> None:
         (
             "nodes:\n  - {id: c, type: const, parameters: {value: 41}}\n"
             "  - {id: inc, type: add, parameters: {b: 1}}\n"
+            "  - {id: spin, type: busy-polling}\n"
             "edges:\n  - {source: c, target: inc, sourceHandle: output, targetHandle: a}\n"
         ),
     )
@@ -53,7 +54,8 @@ def test_run_json_prints_one_document(tmp_path: Path, db: Path) -> None:
     doc = json.loads(proc.stdout)
     assert set(doc) >= {"run_id", "status", "outputs", "nodes", "error"}
     assert doc["status"] == "succeeded"
-    assert doc["outputs"] == {"inc": {"output": 42}}
+    # the CLI's loop busy-polls for worker answers (atomiton.runtimes.worker.busypoll)
+    assert doc["outputs"] == {"inc": {"output": 42}, "spin": {"output": True}}
     assert set(doc["nodes"]["c"]) >= {"status", "outputs", "error", "attempts", "duration_ms"}
 
 

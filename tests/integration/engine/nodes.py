@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from atomiton import NodeContext, node
+from atomiton.runtimes.worker import busypoll
 
 
 @node
@@ -28,6 +29,12 @@ async def sleep(x: object = None, *, seconds: float = 1.0, ctx: NodeContext) -> 
     await asyncio.sleep(seconds)
     ctx.log(f"slept {seconds}s")
     return x
+
+
+@node
+async def busy_polling() -> bool:
+    """Whether the loop running this node busy-polls for worker answers (see busypoll)."""
+    return busypoll.selector_of(asyncio.get_running_loop()) is not None
 
 
 @node

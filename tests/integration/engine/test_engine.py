@@ -329,12 +329,24 @@ async def test_events_are_numbered_without_gaps(engine: LocalEngine) -> None:
 
 
 def test_sync_run_wrapper(registry: NodeRegistry) -> None:
+    """atomiton.run runs on the engine's own loop, which busy-polls for worker answers."""
     result = atomiton.run(
-        flow([{"id": "c", "type": "const", "parameters": {"value": 7}}]),
+        flow(
+            [
+                {"id": "c", "type": "const", "parameters": {"value": 7}},
+                {"id": "b", "type": "busy-polling"},
+            ]
+        ),
         registry=registry,
         store=None,
     )
     assert result.ok and result.output("c", "output") == 7
+    assert result.output("b", "output") is True
+
+
+async def test_a_loop_the_engine_did_not_make_does_not_busy_poll(engine: LocalEngine) -> None:
+    result = await engine.execute(flow([{"id": "b", "type": "busy-polling"}]))
+    assert result.output("b", "output") is False
 
 
 async def test_container_node_runs_its_children_as_a_body(engine: LocalEngine) -> None:

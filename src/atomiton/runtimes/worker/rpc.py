@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from atomiton.errors import ProtocolError
+from atomiton.runtimes.worker.busypoll import selector_of
 from atomiton.runtimes.worker.framing import FrameDecoder, encode_frame
 
 PROTOCOL_VERSION = "1.0"
@@ -85,6 +86,8 @@ class WorkerConnection:
         self.name = name
         self.info: dict[str, Any] = {}
         self._loop = asyncio.get_running_loop()
+        self._spinner = selector_of(self._loop)
+        """The loop's busy-polling selector, told while we await an answer (see .busypoll)."""
         self._stdin_fd, self._stdout_fd = stdin_fd, stdout_fd
         os.set_blocking(stdin_fd, False)
         os.set_blocking(stdout_fd, False)
@@ -198,10 +201,15 @@ class WorkerConnection:
                 if self._eof:
                     raise await self._exited()
                 self._waiter = self._loop.create_future()
+                spinner = self._spinner
+                if spinner is not None:
+                    spinner.awaiting += 1
                 try:
                     await self._waiter
                 finally:
                     self._waiter = None
+                    if spinner is not None:
+                        spinner.awaiting -= 1
             message = inbox.popleft()
             if "id" not in message:
                 if on_notification is not None and isinstance(message.get("method"), str):

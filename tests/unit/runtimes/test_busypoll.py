@@ -1,0 +1,110 @@
+"""The busy-polling selector: it spins only while a worker call is out, never past the caller's
+timeout, returns what is ready, and reads its window from ``ATOMITON_WORKER_SPIN_US``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import selectors
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from atomiton.runtimes.worker import busypoll
+from atomiton.runtimes.worker.rpc import WorkerConnection
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    read_fd, write_fd = os.pipe()
+    yield read_fd, write_fd
+    os.close(read_fd)
+    os.close(write_fd)
+
+
+def test_a_ready_descriptor_is_returned_while_spinning(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    selector = busypoll.BusyPollSelector(spin_s=10.0)
+    selector.register(read_fd, selectors.EVENT_READ)
+    selector.awaiting = 1
+    os.write(write_fd, b"answer")
+    ready = selector.select(None)
+    assert [(key.fd, events) for key, events in ready] == [(read_fd, selectors.EVENT_READ)]
+    selector.close()
+
+
+def test_the_spin_never_outlasts_the_callers_timeout(pipe: tuple[int, int]) -> None:
+    """A 10 s window with a 20 ms timeout returns nothing once the timeout is spent (a spin
+    that ignored the timeout would hang this test past its limit)."""
+    read_fd, _ = pipe
+    selector = busypoll.BusyPollSelector(spin_s=10.0)
+    selector.register(read_fd, selectors.EVENT_READ)
+    selector.awaiting = 1
+    assert selector.select(0.02) == []
+    selector.close()
+
+
+def test_no_call_out_means_a_plain_blocking_select(pipe: tuple[int, int]) -> None:
+    read_fd, _ = pipe
+    selector = busypoll.BusyPollSelector(spin_s=10.0)
+    selector.register(read_fd, selectors.EVENT_READ)
+    assert selector.awaiting == 0
+    assert selector.select(0.01) == []
+    selector.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("", 100e-6), ("0", 0.0), ("250", 250e-6), ("-5", 0.0)]
+)
+def test_the_window_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float
+) -> None:
+    monkeypatch.setenv(busypoll.SPIN_ENV, raw)
+    assert busypoll.spin_seconds() == pytest.approx(seconds)
+
+
+def test_a_window_that_is_not_a_number_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(busypoll.SPIN_ENV, "fast")
+    with pytest.raises(
+        ValueError, match=r"ATOMITON_WORKER_SPIN_US='fast' is not a number.*0 turns it off"
+    ):
+        busypoll.new_event_loop()
+
+
+SLOW_ECHO = r"""
+import os, time
+from atomiton.runtimes.worker.framing import FrameDecoder, encode_frame
+decoder = FrameDecoder()
+while data := os.read(0, 65536):
+    for message in decoder.feed(data):
+        time.sleep(0.2)
+        os.write(1, encode_frame({"jsonrpc": "2.0", "id": message["id"], "result": "ok"}))
+"""
+
+
+def test_a_connection_tells_the_loop_while_it_awaits_an_answer() -> None:
+    """While a request is out the selector's count is 1 (so the loop may spin), after it 0."""
+
+    async def main() -> None:
+        selector = busypoll.selector_of(asyncio.get_running_loop())
+        assert selector is not None
+        worker = await WorkerConnection.spawn([sys.executable, "-c", SLOW_ECHO], name="slow-echo")
+        try:
+            call = asyncio.create_task(worker.request("ping"))
+            while selector.awaiting == 0 and not call.done():
+                await asyncio.sleep(0.01)
+            assert selector.awaiting == 1 and not call.done()
+            assert await call == "ok"
+            assert selector.awaiting == 0
+        finally:
+            await worker.kill()
+
+    busypoll.run(main())
+
+
+def test_other_loops_are_left_alone() -> None:
+    async def main() -> object:
+        return busypoll.selector_of(asyncio.get_running_loop())
+
+    assert asyncio.run(main()) is None
