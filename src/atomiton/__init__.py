@@ -17,20 +17,22 @@ Glossary (one name per concept, used everywhere):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from atomiton.blueprint import Blueprint, load_blueprint
-from atomiton.engines import BlueprintSource, ExecutionEngine, LocalEngine, NodeRun, RunResult
-from atomiton.errors import (
-    AtomitonError,
-    BlueprintError,
-    NodeDefinitionError,
-    NodeError,
-    ValidationError,
-)
-from atomiton.events import Event, EventKind
-from atomiton.nodes import NodeContext, NodeDefinition, NodeRegistry, node
-from atomiton.runtimes.worker import busypoll
+from atomiton._lazy import attach
+
+if TYPE_CHECKING:
+    from atomiton.blueprint import Blueprint, load_blueprint
+    from atomiton.engines import BlueprintSource, ExecutionEngine, LocalEngine, NodeRun, RunResult
+    from atomiton.errors import (
+        AtomitonError,
+        BlueprintError,
+        NodeDefinitionError,
+        NodeError,
+        ValidationError,
+    )
+    from atomiton.events import Event, EventKind
+    from atomiton.nodes import NodeContext, NodeDefinition, NodeRegistry, node
 
 __version__ = "0.1.0"
 
@@ -44,6 +46,8 @@ def run(
     **engine_options: Any,
 ) -> RunResult:
     """Run a Blueprint to the end on a fresh LocalEngine and return its result (sync wrapper)."""
+    from atomiton.engines import LocalEngine
+    from atomiton.runtimes.worker import busypoll
 
     async def main() -> RunResult:
         async with LocalEngine(**engine_options) as engine:
@@ -52,6 +56,32 @@ def run(
             )
 
     return busypoll.run(main())
+
+
+_LAZY = {
+    "AtomitonError": "atomiton.errors",
+    "Blueprint": "atomiton.blueprint",
+    "BlueprintError": "atomiton.errors",
+    "Event": "atomiton.events",
+    "EventKind": "atomiton.events",
+    "ExecutionEngine": "atomiton.engines",
+    "LocalEngine": "atomiton.engines",
+    "NodeContext": "atomiton.nodes",
+    "NodeDefinition": "atomiton.nodes",
+    "NodeDefinitionError": "atomiton.errors",
+    "NodeError": "atomiton.errors",
+    "NodeRegistry": "atomiton.nodes",
+    "NodeRun": "atomiton.engines",
+    "RunResult": "atomiton.engines",
+    "ValidationError": "atomiton.errors",
+    "load_blueprint": "atomiton.blueprint",
+    "node": "atomiton.nodes",
+}
+"""Where each public name lives; it loads on first use (see :mod:`atomiton._lazy`)."""
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, not a catch-all __getattr__
+    __getattr__, __dir__ = attach(__name__, _LAZY)
 
 
 __all__ = [
