@@ -19,6 +19,21 @@ type Context struct {
 	worker      *Worker
 }
 
+// Done closes when the engine cancels the call. The first time a call of this worker asks
+// (Done or Err), the worker starts reading the engine's messages on a goroutine of their own, so
+// that the cancel can arrive while the handler runs; a handler that never asks runs on the
+// reading goroutine itself, a few microseconds faster per call.
+func (c *Context) Done() <-chan struct{} {
+	c.worker.watch()
+	return c.Context.Done()
+}
+
+// Err is context.Canceled once the engine has cancelled the call (see Done).
+func (c *Context) Err() error {
+	c.worker.watch()
+	return c.Context.Err()
+}
+
 // Progress reports progress in percent (0 to 100) with an optional message.
 func (c *Context) Progress(percent float64, message string) {
 	c.worker.notify("progress", ProgressParams{RequestID: c.requestID, Percent: percent, Message: message})

@@ -17,6 +17,7 @@ type session struct {
 	out    *bufio.Reader
 	done   chan error
 	nextID int64
+	worker *Worker
 }
 
 func newSession(t *testing.T) *session {
@@ -50,9 +51,12 @@ func newSession(t *testing.T) *session {
 			return map[string]any{}, nil
 		}
 	})
+	w.Register("Watching", func(ctx *Context, inputs, params map[string]any) (map[string]any, error) {
+		return map[string]any{"cancelled": ctx.Err() != nil}, nil
+	})
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	s := &session{t: t, in: inW, out: bufio.NewReader(outR), done: make(chan error, 1)}
+	s := &session{t: t, in: inW, out: bufio.NewReader(outR), done: make(chan error, 1), worker: w}
 	go func() { s.done <- w.Serve(inR, outW); outW.Close() }()
 	t.Cleanup(func() { inW.Close() })
 	return s
@@ -99,7 +103,7 @@ func TestSessionInitializeExecuteShutdownExit(t *testing.T) {
 	s.request("initialize", InitializeParams{ProtocolVersion: "1.0", Engine: EngineInfo{"atomiton", "0.1.0"}})
 	var init InitializeResult
 	_ = json.Unmarshal(s.read().Result, &init)
-	if init.Worker.Language != "golang" || !init.Capabilities.Cancel || strings.Join(init.Nodes, ",") != "Fail,Panic,Plain,Reverse,Wait" {
+	if init.Worker.Language != "golang" || !init.Capabilities.Cancel || strings.Join(init.Nodes, ",") != "Fail,Panic,Plain,Reverse,Wait,Watching" {
 		t.Errorf("initialize result: %+v", init)
 	}
 	id := s.execute("Reverse", map[string]any{"text": "héllo"})
@@ -230,5 +234,31 @@ func TestExecuteWithoutParamsIsInvalidParams(t *testing.T) {
 	s.request("execute", nil)
 	if e := s.read().Error; e == nil || e.Code != CodeInvalidParams {
 		t.Errorf("execute without params: %+v", e)
+	}
+}
+
+// A call that never looks at its context runs on the reading goroutine; the first that does
+// hands reading to a goroutine of its own, and later calls still answer in order.
+func TestCallsRunInlineUntilOneWatchesItsContext(t *testing.T) {
+	s := newSession(t)
+	s.execute("Plain", nil)
+	s.read()
+	if s.worker.inbox.Load() != nil {
+		t.Fatal("a call that never asked for its context started reading ahead")
+	}
+	s.execute("Watching", nil)
+	if got := string(s.read().Result); got != `{"outputs":{"cancelled":false}}` {
+		t.Errorf("watching: %s", got)
+	}
+	if s.worker.inbox.Load() == nil {
+		t.Fatal("ctx.Err() did not start reading ahead")
+	}
+	for _, text := range []string{"ab", "xyz"} {
+		s.execute("Reverse", map[string]any{"text": text})
+		s.read() // progress
+		s.read() // log
+		if got := s.read(); got.Result == nil {
+			t.Errorf("reverse %q after the hand-over: %+v", text, got)
+		}
 	}
 }
