@@ -1,14 +1,14 @@
 """The in-process Python runtime.
 
 Coroutine functions are awaited on the event loop; plain functions run on a thread pool so they
-never block it, except those that prove trivially fast: after eight consecutive calls under
-100 µs a sync node is called inline on the loop (the thread hand-off costs more than the work),
-and a few inline calls over 1 ms send it back to the pool for good (``@node(inline=...)`` forces
-either way); functions marked ``parallelizable`` run on a process pool so CPU-bound nodes use
-every core (their module must be importable, or loadable from ``runtime.path``, in a fresh
-interpreter, and their values picklable; they get no live progress). A cancelled or timed-out
-thread call cannot be killed: its context's ``cancelled`` flag is set so a cooperative node
-stops, and the engine stops waiting for it.
+never block it, except those that prove trivially fast (:mod:`.inline`: after eight consecutive
+calls under 100 µs a sync node is called inline on the loop, and a few inline calls over 1 ms
+send it back to the pool for good; ``@node(inline=...)`` forces either way); functions marked
+``parallelizable`` run on a process pool so CPU-bound nodes use every core (their module must be
+importable, or loadable from ``runtime.path``, in a fresh interpreter, and their values
+picklable; they get no live progress). A cancelled or timed-out thread call cannot be killed:
+its context's ``cancelled`` flag is set so a cooperative node stops, and the engine stops
+waiting for it.
 """
 
 from __future__ import annotations
@@ -33,46 +33,17 @@ from atomiton.nodes.definition import NodeDefinition
 from atomiton.nodes.registry import import_node_file, module_name_for
 from atomiton.runtimes.base import NodeCall, NodeResult
 from atomiton.runtimes.context import CallContext
-
-INLINE_AFTER = 8
-"""Consecutive thread-pool calls under INLINE_BELOW_S before a sync node is called inline."""
-INLINE_BELOW_S = 100e-6
-INLINE_SLOW_S = 1e-3
-INLINE_ABANDON_AFTER = 3
-"""Inline calls slower than INLINE_SLOW_S (net of fast ones in between) before a node goes back
-to the thread pool for good: one pause of the machine does not end inlining, a node that
-really blocks does."""
+from atomiton.runtimes.inline import InlinePolicy
 
 
 @dataclasses.dataclass(slots=True)
-class _Handler:
+class _Handler(InlinePolicy):
+    """A resolved node function, what it accepts, and its inlining state (see .inline)."""
+
     fn: Callable[..., Any]
     accepts: frozenset[str]
     context_arg: str | None
     is_async: bool
-    policy: bool | None = None
-    """``runtime.options.inline``: True always inline, False never, None adaptive."""
-    streak: int = 0
-    slow: int = 0
-    inline: bool = False
-
-    def observe(self, seconds: float) -> None:
-        """Adaptive inlining: a sync node that keeps finishing in microseconds is called on
-        the event loop, saving the thread hand-off; one slow inline call ends that for good."""
-        if self.policy is not None:
-            return
-        if self.inline:
-            if seconds > INLINE_SLOW_S:
-                self.slow += 1
-                if self.slow >= INLINE_ABANDON_AFTER:
-                    self.inline, self.policy = False, False
-            elif self.slow:
-                self.slow -= 1
-        elif seconds < INLINE_BELOW_S:
-            self.streak += 1
-            self.inline = self.streak >= INLINE_AFTER
-        else:
-            self.streak = 0
 
 
 class PythonRuntime:
@@ -175,9 +146,7 @@ class PythonRuntime:
         if found is None:
             fn = resolve_function(rt.module, rt.path, rt.handler)
             found = self._handlers[key] = _describe(fn)
-            policy = rt.options.get("inline")
-            found.policy = policy if isinstance(policy, bool) else None
-            found.inline = policy is True
+            found.set_policy(rt.options.get("inline"))
         return found
 
 
@@ -208,7 +177,9 @@ def _describe(fn: Callable[..., Any]) -> _Handler:
         if hints.get(name) is NodeContext or (name == "ctx" and name not in hints):
             context_arg = name
     accepts = frozenset(n for n in params if n != context_arg)
-    return _Handler(fn, accepts, context_arg, inspect.iscoroutinefunction(fn))
+    return _Handler(
+        fn=fn, accepts=accepts, context_arg=context_arg, is_async=inspect.iscoroutinefunction(fn)
+    )
 
 
 def resolve_function(module: str, path: str | None, qualname: str) -> Callable[..., Any]:

@@ -12,12 +12,17 @@ Design notes (docs/runtimes-wasm.md is the user's version, with the ABI):
   reuses an instance across calls; an instance that trapped is discarded. The ``command`` ABI
   (JSON on stdin, JSON on stdout, ``_start``) instantiates per call.
 - **Where a call runs.** On a worker thread by default (wasmtime releases the GIL, the event loop
-  stays free, cancellation interrupts it). A node that declares ``inline: true`` runs on the
-  event loop thread: a thread hand-off costs ~50-80 µs, an inline call ~5-7 µs; inline calls are
-  capped by ``inlineBudgetMs`` so they cannot stall the loop.
+  stays free, cancellation interrupts it). A thread hand-off costs ~50-80 µs, an inline call on
+  the event loop thread ~5-7 µs, so a node that keeps answering in microseconds moves to the
+  loop (:mod:`.inline`'s policy) when a re-run cannot be told from one run: a reactor module with
+  no granted directory. Such an adaptive inline call runs under a 10 ms deadline; a call that
+  passes it is interrupted, its progress and logs (held back) are dropped, it runs again on a
+  thread, and the node stays on threads. ``inline: true`` always runs inline, capped by
+  ``inlineBudgetMs``, past which the call fails; ``inline: false`` never does.
 - **Fast calls.** ``wasmtime.Func.__call__`` re-reads the function type and boxes every value
-  (~19 µs); :class:`_RawFunc` calls the C API with a preallocated argument array (~1.5 µs).
-  Memory is read and written through the C API too, and JSON goes through C encoders built once.
+  (~19 µs); :class:`.wasm_instance.RawFunc` calls the C API with a preallocated argument array
+  (~1.5 µs). Memory is read and written through the C API too, and JSON goes through C
+  encoders built once.
 """
 
 from __future__ import annotations
@@ -25,333 +30,35 @@ from __future__ import annotations
 import _json  # the C accelerators behind json, called directly on the hot path
 import asyncio
 import contextlib
-import ctypes
 import os
-import tempfile
-import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import wasmtime
-from wasmtime import _bindings  # the ctypes functions themselves, without their wrappers
-from wasmtime import _ffi as ffi  # the C API, for the fast call path (see _RawFunc)
 
 from atomiton.errors import NodeCancelledError, NodeError, NodeTimeoutError, ProtocolError
-from atomiton.nodes.context import LOG_LEVELS, Reporter
+from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition
 from atomiton.runtimes.base import NodeCall, NodeResult
 from atomiton.runtimes.caches import default_cache_dir
+from atomiton.runtimes.inline import InlinePolicy
+from atomiton.runtimes.wasm_instance import Grant, Instance, Interrupted, Watchdog
 from atomiton.runtimes.wasm_modules import CacheStats, ModuleCache
 from atomiton.runtimes.worker.framing import decode_body
 
+ADAPTIVE_DEADLINE_S = 0.010
+"""How long an adaptive inline call may hold the event loop before it is interrupted and run
+again on a thread."""
+
 _MIB = 1024 * 1024
-_PAGE = 65536
-_TAIL_BYTES = 4096
 _SUFFIXES = (".wasm", ".wat")
-_CALL_UNCHECKED = _bindings._wasmtime_func_call_unchecked
-_MEMORY_DATA = _bindings._wasmtime_memory_data
-_MEMORY_SIZE = _bindings._wasmtime_memory_data_size
 
 # The request's C encoder, built once (json.dumps builds one per call); no circularity markers.
 _ENCODE = _json.make_encoder(
     None, str, _json.encode_basestring_ascii, None, ":", ",", False, False, True
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """The host directory a call may use (seen by the module at the same absolute path)."""
-
-    directory: str | None = None
-    writable: bool = False
-
-
-def _engine() -> wasmtime.Engine:
-    config = wasmtime.Config()
-    config.epoch_interruption = True
-    return wasmtime.Engine(config)
-
-
-class _RawFunc:
-    """An exported function called through wasmtime's unchecked C entry point.
-
-    The signature is checked once, here. Each call writes raw values into a preallocated array
-    and calls the ctypes function itself (not its Python wrapper) with argument objects built
-    once. Raises ``wasmtime.Trap`` or ``wasmtime.WasmtimeError`` (``ExitTrap``) like the public
-    API does.
-    """
-
-    def __init__(self, store: wasmtime.Store, func: wasmtime.Func, signature: str) -> None:
-        ty = func.type(store)
-        got = "".join(str(t)[0] for t in ty.params) + "->" + "".join(str(t)[0] for t in ty.results)
-        if got != signature:
-            raise ValueError(f"expected signature {signature}, got {got}")
-        self._raw = (ffi.wasmtime_val_raw * max(len(ty.params), len(ty.results), 1))()
-        self._context = store._context()
-        self._func = ctypes.byref(func._func)
-        self._trap = ctypes.POINTER(ffi.wasm_trap_t)()
-        self._trap_ref = ctypes.byref(self._trap)
-
-    def __call__(self, *args: int) -> int:
-        raw = self._raw
-        for i, arg in enumerate(args):
-            raw[i].i32 = arg
-        error = _CALL_UNCHECKED(self._context, self._func, raw, len(raw), self._trap_ref)
-        if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
-        if self._trap:
-            trap = self._trap
-            self._trap = ctypes.POINTER(ffi.wasm_trap_t)()  # the next call starts from NULL
-            self._trap_ref = ctypes.byref(self._trap)
-            raise wasmtime.Trap._from_ptr(trap)
-        return int(raw[0].i64)
-
-
-class _Interrupted(Exception):
-    pass
-
-
-class _Instance:
-    """One engine, store and instance: runs one call at a time; discarded after any trap."""
-
-    def __init__(
-        self, source: Path, cache: ModuleCache, grant: Grant, memory_limit: int, abi: str
-    ) -> None:
-        self.source, self.grant, self.memory_limit, self.abi = source, grant, memory_limit, abi
-        self.engine = _engine()
-        self.module = cache.load(source, self.engine)
-        self.reporter: Reporter | None = None
-        self.interrupt_reason: str | None = None
-        self.deadline = 0.0
-        self.tail: deque[bytes] = deque(maxlen=64)
-        self.linker = wasmtime.Linker(self.engine)
-        self.linker.define_wasi()
-        self._define_host_functions()
-        self._buffer, self._capacity = 0, 0
-        if abi == "reactor":
-            self.store = self._new_store(None)
-            instance = self.linker.instantiate(self.store, self.module)
-            exports = instance.exports(self.store)
-            init = exports.get("_initialize")
-            if isinstance(init, wasmtime.Func):
-                init(self.store)
-            self.memory = self._export(exports, "memory", wasmtime.Memory)
-            self._memory_ref = (self.store._context(), ctypes.byref(self.memory._memory))
-            self._base = self._size = 0
-            self._map_memory()
-            self._alloc = _RawFunc(self.store, self._export(exports, "atomiton_alloc"), "i->i")
-            self._execute = _RawFunc(self.store, self._export(exports, "atomiton_execute"), "ii->i")
-
-    def _export(self, exports: Any, name: str, kind: type = wasmtime.Func) -> Any:
-        item = exports.get(name)
-        if not isinstance(item, kind):
-            raise NodeError(
-                f"module {self.source} does not export '{name}' ({kind.__name__}), which the "
-                f"'reactor' ABI needs",
-                error_type="WasmAbiError",
-                hint="export atomiton_alloc and atomiton_execute (docs/runtimes-wasm.md), "
-                "or set runtime.options.abi: command for a WASI program reading stdin",
-            )
-        return item
-
-    def _new_store(self, stdin: str | None) -> wasmtime.Store:
-        store = wasmtime.Store(self.engine)
-        store.set_limits(memory_size=self.memory_limit)
-        store.set_epoch_deadline(1)
-        wasi = wasmtime.WasiConfig()
-        wasi.argv = [self.source.name]
-        wasi.stdout_custom = self._on_stdout
-        wasi.stderr_custom = self._on_stderr
-        if stdin is not None:
-            wasi.stdin_file = stdin
-        if self.grant.directory is not None:
-            wasi.preopen_dir(self.grant.directory, self.grant.directory, self.grant.writable)
-        store.set_wasi(wasi)
-        return store
-
-    def _define_host_functions(self) -> None:
-        i32, f64 = wasmtime.ValType.i32(), wasmtime.ValType.f64()
-
-        def text(caller: wasmtime.Caller, ptr: int, length: int) -> str:
-            memory = caller.get("memory")
-            assert isinstance(memory, wasmtime.Memory)
-            return memory.read(caller, ptr, ptr + length).decode("utf-8", "replace")
-
-        def log(caller: wasmtime.Caller, level: int, ptr: int, length: int) -> None:
-            if self.reporter is not None:
-                name = LOG_LEVELS[level] if 0 <= level < len(LOG_LEVELS) else "info"
-                self.reporter.log(text(caller, ptr, length), name)
-
-        def progress(caller: wasmtime.Caller, percent: float, ptr: int, length: int) -> None:
-            if self.reporter is not None:
-                self.reporter.progress(percent, text(caller, ptr, length))
-
-        self.linker.define_func(
-            "atomiton", "log", wasmtime.FuncType([i32, i32, i32], []), log, access_caller=True
-        )
-        self.linker.define_func(
-            "atomiton", "progress", wasmtime.FuncType([f64, i32, i32], []), progress, True
-        )
-
-    def _on_stdout(self, data: bytes) -> None:
-        if self.abi == "command":
-            self._stdout.append(data)
-        else:
-            self._on_stderr(data)
-
-    def _on_stderr(self, data: bytes) -> None:
-        self.tail.append(data)
-        if self.reporter is not None and self.abi == "reactor":
-            self.reporter.log(data.decode("utf-8", "replace").rstrip("\n"), "debug")
-
-    def interrupt(self, reason: str) -> None:
-        """Stop the running call from any thread: its next epoch check traps."""
-        self.interrupt_reason = reason
-        self.engine.increment_epoch()
-
-    def call(self, request: bytes, reporter: Reporter) -> bytes:
-        """Run one request; return the response bytes or raise a NodeError / _Interrupted."""
-        self.reporter = reporter
-        try:
-            if self.abi == "command":
-                return self._call_command(request)
-            return self._call_reactor(request)
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise self._failure(exc) from None
-        finally:
-            self.reporter = None
-
-    def _call_reactor(self, request: bytes) -> bytes:
-        # The store's deadline is "one tick past now", set at creation: the epoch only moves
-        # to interrupt, and an interrupted instance is never reused.
-        size = len(request)
-        if size > self._capacity:
-            self._buffer, self._capacity = self._alloc(size), size
-            self._map_memory()  # alloc may have grown the memory
-        if not 0 <= self._buffer <= self._size - size:
-            raise self._abi_error(f"atomiton_alloc returned {self._buffer}, outside memory")
-        ctypes.memmove(self._base + self._buffer, request, size)
-        packed = self._execute(self._buffer, size)
-        self._map_memory()  # the call may have grown the memory
-        out_ptr, out_len = (packed >> 32) & 0xFFFFFFFF, packed & 0xFFFFFFFF
-        if out_ptr + out_len > self._size:
-            raise self._abi_error(f"atomiton_execute returned bytes {out_ptr}+{out_len}")
-        return ctypes.string_at(self._base + out_ptr, out_len)
-
-    def _map_memory(self) -> None:
-        """Look the memory's address up (C API, no wrappers) if it grew: only growing moves it."""
-        size = _MEMORY_SIZE(*self._memory_ref)
-        if size != self._size:
-            self._size = size
-            self._base = ctypes.cast(_MEMORY_DATA(*self._memory_ref), ctypes.c_void_p).value or 0
-
-    def _call_command(self, request: bytes) -> bytes:
-        self._stdout: list[bytes] = []
-        with tempfile.NamedTemporaryFile(suffix=".json") as stdin:
-            stdin.write(request)
-            stdin.flush()
-            self.store = self._new_store(stdin.name)
-            instance = self.linker.instantiate(self.store, self.module)
-            exports = instance.exports(self.store)
-            self.memory = exports.get("memory")
-            start = self._export(exports, "_start")
-            try:
-                start(self.store)
-            except wasmtime.ExitTrap as exc:
-                if exc.code != 0:
-                    raise
-        return b"".join(self._stdout)
-
-    def _abi_error(self, message: str) -> NodeError:
-        return NodeError(f"module {self.source}: {message}", error_type="WasmAbiError")
-
-    def _failure(self, exc: Exception) -> Exception:
-        stderr = b"".join(self.tail).decode("utf-8", "replace")[-_TAIL_BYTES:]
-        details: dict[str, Any] = {"module": str(self.source), "stderr": stderr}
-        trap = exc if isinstance(exc, wasmtime.Trap) else None
-        if trap is not None and trap.trap_code == wasmtime.TrapCode.INTERRUPT:
-            return _Interrupted(self.interrupt_reason or "interrupted")
-        if trap is not None:
-            details["stack"] = "\n".join(
-                f"  at {f.func_name or f'func[{f.func_index}]'} ({f.module_name or 'wasm'}"
-                f"+{f.module_offset:#x})"
-                for f in trap.frames
-            )
-        if self._near_memory_limit():
-            return NodeError(
-                f"the module ran out of memory: its limit is {self.memory_limit // _MIB} MiB "
-                "and memory.grow failed",
-                error_type="MemoryLimitExceeded",
-                details=details,
-                hint="raise runtime.options.memoryLimitMb if the node really needs more",
-            )
-        if isinstance(exc, wasmtime.ExitTrap):
-            return NodeError(
-                f"the module exited with status {exc.code}"
-                + (f": {stderr.strip()}" if stderr else ""),
-                error_type="WasmExit",
-                details=details,
-            )
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return NodeError(f"WebAssembly {lines[-1]}", error_type="WasmTrap", details=details)
-
-    def _near_memory_limit(self) -> bool:
-        memory = getattr(self, "memory", None)
-        if not isinstance(memory, wasmtime.Memory):
-            return False
-        # A failed memory.grow is not a trap; the trap (or exit) follows it. Memory within a
-        # sixteenth of the limit when the module died is the sign that growing failed.
-        margin = max(16 * _PAGE, self.memory_limit // 16)
-        return bool(memory.data_len(self.store) + margin > self.memory_limit)
-
-
-class _Watchdog:
-    """One thread that interrupts instances whose deadline passed; it ticks only while armed."""
-
-    def __init__(self, tick_s: float = 0.005) -> None:
-        self._armed: dict[int, _Instance] = {}
-        self._wake = threading.Event()
-        self._tick = tick_s
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def arm(self, instance: _Instance, deadline: float) -> None:
-        instance.deadline = deadline
-        self._armed[id(instance)] = instance
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="atomiton-wasm-watchdog", daemon=True
-            )
-            self._thread.start()
-        if not self._wake.is_set():
-            self._wake.set()
-
-    def disarm(self, instance: _Instance) -> None:
-        self._armed.pop(id(instance), None)
-
-    def _run(self) -> None:
-        while not self._closed:
-            self._wake.clear()  # before looking, so that an arm() in between is not lost
-            if not self._armed:
-                self._wake.wait()
-                continue
-            now = time.monotonic()
-            for instance in list(self._armed.values()):
-                if instance.deadline <= now:
-                    self._armed.pop(id(instance), None)
-                    instance.interrupt("timeout")
-            time.sleep(self._tick)
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
 
 class WasmRuntime:
@@ -360,10 +67,11 @@ class WasmRuntime:
     def __init__(self, *, cache_dir: Path | None = None, pool_size: int | None = None) -> None:
         self.cache = ModuleCache((cache_dir or default_cache_dir()) / "wasm")
         self.pool_size = pool_size or os.cpu_count() or 2
-        self._idle: dict[tuple[Path, Grant, int, str], list[_Instance]] = {}
+        self._idle: dict[tuple[Path, Grant, int, str], list[Instance]] = {}
         self._checked: dict[tuple[str | None, str, str], Path] = {}
         self._executor: ThreadPoolExecutor | None = None
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
+        self._inline: dict[tuple[Path, str], InlinePolicy] = {}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -412,41 +120,101 @@ class WasmRuntime:
         if timeout is None and definition.timeout_ms is not None:
             timeout = definition.timeout_ms / 1000
         idle = self._idle.get(key)
-        instance = idle.pop() if idle else None
-        if instance is None:
-            await self.start()
-            loop = asyncio.get_running_loop()
-            instance = await loop.run_in_executor(self._executor, _create, key, self.cache, call)
-        if options.get("inline", False):
+        instance = idle.pop() if idle else await self._instance(key, call)
+        option = options.get("inline")
+        if option is True:
             budget = float(options.get("inlineBudgetMs", 50)) / 1000
-            response = self._run(instance, encoded, reporter, min(timeout or budget, budget), call)
-        else:
-            work = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._run, instance, encoded, reporter, timeout, call
+            response, _ = self._run(
+                instance, encoded, reporter, min(timeout or budget, budget), call
             )
-            try:
-                response = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                instance.interrupt("cancelled")  # the thread's call traps at its next check
-                with contextlib.suppress(Exception):
-                    await asyncio.wait([work])
-                raise
+            return _result(response, call)
+        policy = None
+        if option is None and abi == "reactor" and not granted:  # a re-run is invisible
+            policy = self._inline.get((source, runtime.handler))
+            if policy is None:
+                policy = self._inline[(source, runtime.handler)] = InlinePolicy()
+            if policy.inline:
+                answer = self._try_inline(policy, instance, encoded, reporter, timeout, call)
+                if answer is not None:
+                    return _result(answer, call)
+                instance = await self._instance(key, call)  # the interrupted one is gone
+        work = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._run, instance, encoded, reporter, timeout, call
+        )
+        try:
+            response, seconds = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            instance.interrupt("cancelled")  # the thread's call traps at its next check
+            with contextlib.suppress(Exception):
+                await asyncio.wait([work])
+            raise
+        if policy is not None:
+            policy.observe(seconds)
         return _result(response, call)
 
-    def _run(
+    def runs_inline(self, definition: NodeDefinition) -> bool:
+        """Whether calls of ``definition`` now run on the event loop thread (see the module
+        notes): always with ``inline: true``, after a streak of fast calls when adaptive."""
+        runtime = definition.runtime
+        if runtime.options.get("inline") is not None:
+            return runtime.options.get("inline") is True
+        policy = self._inline.get((_module_path(definition), runtime.handler))
+        return policy is not None and policy.inline
+
+    def _try_inline(
         self,
-        instance: _Instance,
+        policy: InlinePolicy,
+        instance: Instance,
         request: bytes,
         reporter: Reporter,
         timeout: float | None,
         call: NodeCall,
-    ) -> bytes:
+    ) -> bytes | None:
+        """The adaptive inline attempt: the response, or None when the call passed
+        ADAPTIVE_DEADLINE_S and must run again on a thread (the node then stays there)."""
+        held = _HeldBack()
+        own_deadline = timeout is not None and timeout <= ADAPTIVE_DEADLINE_S
+        rerun = False
+        try:
+            response, seconds = self._run(
+                instance, request, held, timeout if own_deadline else ADAPTIVE_DEADLINE_S, call
+            )
+        except NodeTimeoutError:
+            if own_deadline:
+                raise
+            rerun = True
+            policy.abandon()
+            return None
+        finally:
+            if not rerun:  # the call's outcome stands, failures included: its lines too
+                held.replay(reporter)
+        policy.observe(seconds)
+        return response
+
+    async def _instance(self, key: tuple[Path, Grant, int, str], call: NodeCall) -> Instance:
+        idle = self._idle.get(key)
+        if idle:
+            return idle.pop()
+        await self.start()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _create, key, self.cache, call)
+
+    def _run(
+        self,
+        instance: Instance,
+        request: bytes,
+        reporter: Reporter,
+        timeout: float | None,
+        call: NodeCall,
+    ) -> tuple[bytes, float]:
+        """The call on ``instance``: its response and the seconds the module ran."""
         key = (instance.source, instance.grant, instance.memory_limit, instance.abi)
         if timeout is not None:
             self._watchdog.arm(instance, time.monotonic() + timeout)
+        started = time.perf_counter()
         try:
             response = instance.call(request, reporter)
-        except _Interrupted as stop:
+        except Interrupted as stop:
             if str(stop) == "timeout":
                 raise NodeTimeoutError(
                     f"the WebAssembly call passed its timeout of {timeout:g} s and was interrupted",
@@ -462,15 +230,38 @@ class WasmRuntime:
         idle = self._idle.setdefault(key, [])
         if instance.interrupt_reason is None and len(idle) < self.pool_size:
             idle.append(instance)
-        return response
+        return response, time.perf_counter() - started
 
     async def aclose(self) -> None:
         self._idle.clear()
         self._watchdog.close()
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         if self._executor is not None:
             executor, self._executor = self._executor, None
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
+
+class _HeldBack:
+    """A reporter that keeps an adaptive inline attempt's progress and logs until it stands: an
+    attempt cut short runs again on a thread, and its lines must not show twice."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[bool, Any, str]] = []
+
+    def progress(self, percent: float, message: str = "") -> None:
+        self.lines.append((True, percent, message))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.lines.append((False, message, level))
+
+    def replay(self, reporter: Reporter) -> None:
+        for is_progress, value, text in self.lines:
+            if is_progress:
+                reporter.progress(value, text)
+            else:
+                reporter.log(value, text)
 
 
 def _module_path(definition: NodeDefinition) -> Path:
@@ -501,10 +292,10 @@ def _grant(call: NodeCall) -> Grant:
     return Grant(str(path), writable)
 
 
-def _create(key: tuple[Path, Grant, int, str], cache: ModuleCache, call: NodeCall) -> _Instance:
+def _create(key: tuple[Path, Grant, int, str], cache: ModuleCache, call: NodeCall) -> Instance:
     source, grant, memory_limit, abi = key
     try:
-        return _Instance(source, cache, grant, memory_limit, abi)
+        return Instance(source, cache, grant, memory_limit, abi)
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
         text = str(exc)
         if "limit" in text and "memory" in text:

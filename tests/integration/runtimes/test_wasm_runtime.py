@@ -88,6 +88,26 @@ def body_wat(body: str) -> str:
 
 
 LOOP_FOREVER = body_wat("(loop $spin (br $spin))")
+
+_DONE, _DONE_LEN = _bytes('{"outputs":{"done":true}}')
+QUADRATIC = f"""(module
+  (import "atomiton" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{_DONE}")
+  (data (i32.const 80) "working")
+  {_ALLOC}
+  (func (export "atomiton_execute") (param $p i32) (param $n i32) (result i64)
+    (local $i i64) (local $limit i64)
+    (call $log (i32.const 1) (i32.const 80) (i32.const 7))
+    (local.set $limit (i64.mul (i64.extend_i32_u (local.get $n)) (i64.extend_i32_u (local.get $n))))
+    (block $done (loop $spin
+      (br_if $done (i64.ge_u (local.get $i) (local.get $limit)))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br $spin)))
+    {_pack("(i32.const 16)", f"(i32.const {_DONE_LEN})")}))
+"""
+"""Logs "working", then spins (request length)² times: microseconds for a short request,
+a large fraction of a second for a 15 kB one."""
 MEMORY_BOMB = body_wat(
     "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))"
 )
@@ -269,6 +289,85 @@ async def test_inline_calls_run_on_the_loop_with_a_budget(
     spin = node(tmp_path / "loop", LOOP_FOREVER, inline=True, inlineBudgetMs=100)
     with pytest.raises(NodeTimeoutError):
         await runtime.invoke(call(spin), NullReporter())
+
+
+async def inline_after_fast_calls(
+    runtime: WasmRuntime, definition: NodeDefinition, parameters: dict[str, Any] | None = None
+) -> bool:
+    """Call ``definition`` quickly until it runs inline (at most 200 calls): the streak of
+    fast calls must be unbroken, which a loaded machine can delay."""
+    quick = NodeCall("r", "n", definition, {"text": "hi"}, parameters or {})
+    for _ in range(200):
+        await runtime.invoke(quick, NullReporter())
+        if runtime.runs_inline(definition):
+            return True
+    return False
+
+
+async def test_a_fast_pure_node_moves_to_the_loop_and_a_slow_call_sends_it_back(
+    runtime: WasmRuntime, tmp_path: Path
+) -> None:
+    """A reactor module without grants that keeps answering in microseconds runs inline; a call
+    that then passes the 10 ms inline deadline runs again on a thread (its held-back log shown
+    once) and the node stays on threads."""
+    definition = node(tmp_path, QUADRATIC)
+    assert not runtime.runs_inline(definition)
+    assert await inline_after_fast_calls(runtime, definition)
+    reporter = Recorder()
+    slow = NodeCall("r", "n", definition, {"text": "x" * 15000}, {})
+    assert (await runtime.invoke(slow, reporter)).outputs == {"done": True}
+    assert reporter.events == [("log", "info", "working")]
+    assert not runtime.runs_inline(definition)
+    assert not await inline_after_fast_calls(runtime, definition)
+
+
+_FAILED, _FAILED_LEN = _bytes('{"error":{"type":"ValueError","message":"request too long"}}')
+FAILS_WHEN_LONG = f"""(module
+  (import "atomiton" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{_DONE}")
+  (data (i32.const 128) "{_FAILED}")
+  (data (i32.const 1024) "checking")
+  {_ALLOC}
+  (func (export "atomiton_execute") (param $p i32) (param $n i32) (result i64)
+    (call $log (i32.const 1) (i32.const 1024) (i32.const 8))
+    (if (result i64) (i32.gt_u (local.get $n) (i32.const 1000))
+      (then {_pack("(i32.const 128)", f"(i32.const {_FAILED_LEN})")})
+      (else {_pack("(i32.const 16)", f"(i32.const {_DONE_LEN})")}))))
+"""
+"""Logs "checking"; answers done for a short request, fails for one over 1,000 bytes."""
+
+
+async def test_an_inline_call_that_fails_still_reports_its_lines(
+    runtime: WasmRuntime, tmp_path: Path
+) -> None:
+    definition = node(tmp_path, FAILS_WHEN_LONG)
+    assert await inline_after_fast_calls(runtime, definition)
+    reporter = Recorder()
+    long = NodeCall("r", "n", definition, {"text": "x" * 2000}, {})
+    with pytest.raises(NodeError, match="request too long"):
+        await runtime.invoke(long, reporter)
+    assert reporter.events == [("log", "info", "checking")]
+    assert runtime.runs_inline(definition)  # a failure is the node's answer, not a slow call
+
+
+async def test_nodes_whose_rerun_could_show_never_move_inline(
+    runtime: WasmRuntime, tmp_path: Path
+) -> None:
+    """A granted directory (a re-run could write twice), the command ABI, or inline: false."""
+    granted = tmp_path / "data"
+    granted.mkdir()
+    (granted / "secret.txt").write_text("classified")
+    reader = node(tmp_path, READ_SECRET)
+    assert not await inline_after_fast_calls(runtime, reader, {"allowDir": str(granted)})
+    (tmp_path / "command").mkdir()
+    assert not await inline_after_fast_calls(
+        runtime, node(tmp_path / "command", COMMAND_ECHO, abi="command")
+    )
+    (tmp_path / "never").mkdir()
+    assert not await inline_after_fast_calls(
+        runtime, node(tmp_path / "never", echo_wat(), inline=False)
+    )
 
 
 async def test_command_abi_uses_stdin_and_stdout(runtime: WasmRuntime, tmp_path: Path) -> None:
