@@ -1,4 +1,4 @@
-"""The busy-polling selector: it spins only while a worker call is out, never past the caller's
+"""The busy-polling selector: it spins only while an answer is due, never past the caller's
 timeout, returns what is ready, and reads its window from ``ATOMITON_WORKER_SPIN_US``."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import asyncio
 import os
 import selectors
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -27,7 +28,7 @@ def test_a_ready_descriptor_is_returned_while_spinning(pipe: tuple[int, int]) ->
     read_fd, write_fd = pipe
     selector = busypoll.BusyPollSelector(spin_s=10.0)
     selector.register(read_fd, selectors.EVENT_READ)
-    selector.awaiting = 1
+    selector.expect_answer()
     os.write(write_fd, b"answer")
     ready = selector.select(None)
     assert [(key.fd, events) for key, events in ready] == [(read_fd, selectors.EVENT_READ)]
@@ -40,17 +41,25 @@ def test_the_spin_never_outlasts_the_callers_timeout(pipe: tuple[int, int]) -> N
     read_fd, _ = pipe
     selector = busypoll.BusyPollSelector(spin_s=10.0)
     selector.register(read_fd, selectors.EVENT_READ)
-    selector.awaiting = 1
+    selector.expect_answer()
     assert selector.select(0.02) == []
     selector.close()
 
 
-def test_no_call_out_means_a_plain_blocking_select(pipe: tuple[int, int]) -> None:
+def test_no_answer_due_means_a_plain_blocking_select(pipe: tuple[int, int]) -> None:
+    """Nothing was requested: a 10 s window must not turn a 10 ms select into a 10 s spin."""
     read_fd, _ = pipe
     selector = busypoll.BusyPollSelector(spin_s=10.0)
     selector.register(read_fd, selectors.EVENT_READ)
-    assert selector.awaiting == 0
     assert selector.select(0.01) == []
+    selector.close()
+
+
+def test_an_answer_is_due_for_one_window_after_the_request() -> None:
+    selector = busypoll.BusyPollSelector(spin_s=0.5)
+    before = time.perf_counter()
+    selector.expect_answer()
+    assert before + 0.5 <= selector.spin_until <= time.perf_counter() + 0.5
     selector.close()
 
 
@@ -83,20 +92,19 @@ while data := os.read(0, 65536):
 """
 
 
-def test_a_connection_tells_the_loop_while_it_awaits_an_answer() -> None:
-    """While a request is out the selector's count is 1 (so the loop may spin), after it 0."""
+def test_a_request_tells_the_loop_an_answer_is_due() -> None:
+    """Each request marks an answer due for one spin window from when it was sent."""
 
     async def main() -> None:
         selector = busypoll.selector_of(asyncio.get_running_loop())
         assert selector is not None
+        selector.spin_s = 0.5
         worker = await WorkerConnection.spawn([sys.executable, "-c", SLOW_ECHO], name="slow-echo")
         try:
-            call = asyncio.create_task(worker.request("ping"))
-            while selector.awaiting == 0 and not call.done():
-                await asyncio.sleep(0.01)
-            assert selector.awaiting == 1 and not call.done()
-            assert await call == "ok"
-            assert selector.awaiting == 0
+            assert selector.spin_until == 0.0
+            before = time.perf_counter()
+            assert await worker.request("ping") == "ok"
+            assert selector.spin_until >= before + 0.5
         finally:
             await worker.kill()
 

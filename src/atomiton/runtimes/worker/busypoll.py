@@ -9,15 +9,16 @@ placement, not the code's. If the waiting side is still running when the answer 
 answer needs no wake-up at all.
 
 So the loops the engine creates (:func:`new_event_loop`: ``atomiton run``, :func:`atomiton.run`,
-the benchmarks) use :class:`BusyPollSelector`: when the loop has nothing left to run and at least
-one worker call is awaiting its answer, it polls its file descriptors without blocking for up to
-``ATOMITON_WORKER_SPIN_US`` microseconds (default 100), yielding the CPU between polls so that a
-worker sharing this vCPU runs first, and only then sleeps as usual. This is the spin-then-park of
-adaptive mutexes and of Linux's network busy polling, applied to the worker pipes:
+the benchmarks) use :class:`BusyPollSelector`. Each worker request marks an answer as due for
+the next ``ATOMITON_WORKER_SPIN_US`` microseconds (default 100); while one is due and the loop
+has nothing left to run, the loop polls its file descriptors without blocking, yielding the CPU
+between polls so that a worker sharing this vCPU runs first, and only then sleeps as usual. This
+is the spin-then-park of adaptive mutexes and of Linux's network busy polling, applied to the
+worker pipes:
 
 - it never delays ready work: the loop spins only when it would otherwise block;
-- it costs at most one window of CPU per idle period while a call is out, nothing otherwise
-  (an engine waiting on a 1 s node spends ~100 µs spinning, then sleeps);
+- it costs at most one window of CPU per worker request, however long the call then takes,
+  and nothing while no call is out;
 - ``ATOMITON_WORKER_SPIN_US=0`` turns it off; a loop the engine did not create (your own
   ``asyncio.run``, uvicorn's) works exactly as before, without the spin.
 
@@ -44,29 +45,35 @@ _yield = getattr(os, "sched_yield", lambda: None)
 
 
 class BusyPollSelector(selectors.DefaultSelector):
-    """The platform's selector, spinning up to ``spin_s`` before it blocks while ``awaiting``."""
+    """The platform's selector, spinning before it blocks while an answer is due."""
 
     def __init__(self, spin_s: float) -> None:
         super().__init__()
         self.spin_s = spin_s
-        self.awaiting = 0
-        """How many worker calls are waiting for an answer; the loop spins only while > 0."""
+        self.spin_until = 0.0
+        """``time.perf_counter()`` until which an answer is due and the loop may spin."""
+
+    def expect_answer(self) -> None:
+        """A request just went to a worker: spin for its answer for up to ``spin_s``."""
+        until = time.perf_counter() + self.spin_s
+        if until > self.spin_until:
+            self.spin_until = until
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if self.awaiting and self.spin_s > 0 and (timeout is None or timeout > 0):
-            window = self.spin_s if timeout is None else min(self.spin_s, timeout)
+        if timeout is None or timeout > 0:
             clock = time.perf_counter
             start = clock()
-            while True:
-                ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
-                if ready:
-                    return ready
-                spun = clock() - start
-                if spun >= window:
-                    break
-                _yield()
-            if timeout is not None:
-                timeout = max(0.0, timeout - spun)
+            end = self.spin_until if timeout is None else min(self.spin_until, start + timeout)
+            if start < end:
+                now = start
+                while now < end:
+                    ready: list[tuple[selectors.SelectorKey, int]] = super().select(0)
+                    if ready:
+                        return ready
+                    _yield()
+                    now = clock()
+                if timeout is not None:
+                    timeout = max(0.0, timeout - (now - start))
         result: list[tuple[selectors.SelectorKey, int]] = super().select(timeout)
         return result
 

@@ -87,7 +87,7 @@ class WorkerConnection:
         self.info: dict[str, Any] = {}
         self._loop = asyncio.get_running_loop()
         self._spinner = selector_of(self._loop)
-        """The loop's busy-polling selector, told while we await an answer (see .busypoll)."""
+        """The loop's busy-polling selector, told when an answer is due (see .busypoll)."""
         self._stdin_fd, self._stdout_fd = stdin_fd, stdout_fd
         os.set_blocking(stdin_fd, False)
         os.set_blocking(stdout_fd, False)
@@ -178,6 +178,8 @@ class WorkerConnection:
         if params is not None:
             message["params"] = params
         await self._write(message)
+        if self._spinner is not None:
+            self._spinner.expect_answer()
         return self._next_id
 
     async def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
@@ -201,15 +203,10 @@ class WorkerConnection:
                 if self._eof:
                     raise await self._exited()
                 self._waiter = self._loop.create_future()
-                spinner = self._spinner
-                if spinner is not None:
-                    spinner.awaiting += 1
                 try:
                     await self._waiter
                 finally:
                     self._waiter = None
-                    if spinner is not None:
-                        spinner.awaiting -= 1
             message = inbox.popleft()
             if "id" not in message:
                 if on_notification is not None and isinstance(message.get("method"), str):
