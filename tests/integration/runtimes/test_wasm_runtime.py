@@ -89,25 +89,45 @@ def body_wat(body: str) -> str:
 
 LOOP_FOREVER = body_wat("(loop $spin (br $spin))")
 
-_DONE, _DONE_LEN = _bytes('{"outputs":{"done":true}}')
-QUADRATIC = f"""(module
+
+def logging_wat(data: dict[int, str], body: str) -> str:
+    """A reactor module importing ``atomiton.log``, holding each ``data`` text at its offset, whose
+    execute (params ``$p``, ``$n``: the request) runs ``body``."""
+    segments = "\n".join(f'  (data (i32.const {at}) "{text}")' for at, text in data.items())
+    return f"""(module
   (import "atomiton" "log" (func $log (param i32 i32 i32)))
   (memory (export "memory") 1)
-  (data (i32.const 16) "{_DONE}")
-  (data (i32.const 80) "working")
+{segments}
   {_ALLOC}
   (func (export "atomiton_execute") (param $p i32) (param $n i32) (result i64)
-    (local $i i64) (local $limit i64)
+    {body}))
+"""
+
+
+_DONE, _DONE_LEN = _bytes('{"outputs":{"done":true}}')
+QUADRATIC = logging_wat(
+    {16: _DONE, 80: "working"},
+    f"""(local $i i64) (local $limit i64)
     (call $log (i32.const 1) (i32.const 80) (i32.const 7))
     (local.set $limit (i64.mul (i64.extend_i32_u (local.get $n)) (i64.extend_i32_u (local.get $n))))
     (block $done (loop $spin
       (br_if $done (i64.ge_u (local.get $i) (local.get $limit)))
       (local.set $i (i64.add (local.get $i) (i64.const 1)))
       (br $spin)))
-    {_pack("(i32.const 16)", f"(i32.const {_DONE_LEN})")}))
-"""
+    {_pack("(i32.const 16)", f"(i32.const {_DONE_LEN})")}""",
+)
 """Logs "working", then spins (request length)² times: microseconds for a short request,
 a large fraction of a second for a 15 kB one."""
+
+_FAILED, _FAILED_LEN = _bytes('{"error":{"type":"ValueError","message":"request too long"}}')
+FAILS_WHEN_LONG = logging_wat(
+    {16: _DONE, 128: _FAILED, 1024: "checking"},
+    f"""(call $log (i32.const 1) (i32.const 1024) (i32.const 8))
+    (if (result i64) (i32.gt_u (local.get $n) (i32.const 1000))
+      (then {_pack("(i32.const 128)", f"(i32.const {_FAILED_LEN})")})
+      (else {_pack("(i32.const 16)", f"(i32.const {_DONE_LEN})")}))""",
+)
+"""Logs "checking"; answers done for a short request, fails for one over 1,000 bytes."""
 MEMORY_BOMB = body_wat(
     "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))"
 )
@@ -319,23 +339,6 @@ async def test_a_fast_pure_node_moves_to_the_loop_and_a_slow_call_sends_it_back(
     assert reporter.events == [("log", "info", "working")]
     assert not runtime.runs_inline(definition)
     assert not await inline_after_fast_calls(runtime, definition)
-
-
-_FAILED, _FAILED_LEN = _bytes('{"error":{"type":"ValueError","message":"request too long"}}')
-FAILS_WHEN_LONG = f"""(module
-  (import "atomiton" "log" (func $log (param i32 i32 i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "{_DONE}")
-  (data (i32.const 128) "{_FAILED}")
-  (data (i32.const 1024) "checking")
-  {_ALLOC}
-  (func (export "atomiton_execute") (param $p i32) (param $n i32) (result i64)
-    (call $log (i32.const 1) (i32.const 1024) (i32.const 8))
-    (if (result i64) (i32.gt_u (local.get $n) (i32.const 1000))
-      (then {_pack("(i32.const 128)", f"(i32.const {_FAILED_LEN})")})
-      (else {_pack("(i32.const 16)", f"(i32.const {_DONE_LEN})")}))))
-"""
-"""Logs "checking"; answers done for a short request, fails for one over 1,000 bytes."""
 
 
 async def test_an_inline_call_that_fails_still_reports_its_lines(
