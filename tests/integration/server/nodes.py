@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from atomiton import NodeContext, node
+from atomiton.runtimes.worker import busypoll
 
 
 @node
@@ -26,6 +27,12 @@ async def sleep(input: object = None, *, seconds: float = 0.2, ctx: NodeContext)
     await asyncio.sleep(seconds / 2)
     ctx.log(f"slept {seconds}s")
     return input
+
+
+@node
+async def busy_polling() -> bool:
+    """Whether the loop running this node busy-polls for worker answers (see busypoll)."""
+    return busypoll.selector_of(asyncio.get_running_loop()) is not None
 
 
 @node

@@ -103,6 +103,15 @@ def test_start_returns_at_once_and_the_run_is_inspectable(api: httpx.Client) -> 
     assert api.get("/api/v1/runs/nope").status_code == 404
 
 
+def test_runs_started_through_the_server_busy_poll_for_worker_answers(api: httpx.Client) -> None:
+    """The server runs on the engine's loop (busypoll.new_event_loop), not uvicorn's default."""
+    response = api.post(
+        "/api/v1/runs", json={"blueprint": flow([{"id": "b", "type": "busy-polling"}])}
+    )
+    record = wait_finished(api, response.json()["run_id"])
+    assert record["outputs"] == {"b": {"output": True}}
+
+
 def test_start_a_stored_flow_with_inputs_and_variables(api: httpx.Client) -> None:
     bp = flow(
         [{"id": "c", "type": "const", "parameters": {"value": "{{ $vars.greeting }}"}}],

@@ -8,19 +8,19 @@ inter-processor interrupt and, when the vCPU has halted, the host scheduling it 
 placement, not the code's. If the waiting side is still running when the answer lands, the
 answer needs no wake-up at all.
 
-So the loops the engine creates (:func:`new_event_loop`: ``atomiton run``, :func:`atomiton.run`,
-the benchmarks) use :class:`BusyPollSelector`. Each worker request marks an answer as due for
-the next ``ATOMITON_WORKER_SPIN_US`` microseconds (default 100); while one is due and the loop
-has nothing left to run, the loop polls its file descriptors without blocking, yielding the CPU
-between polls so that a worker sharing this vCPU runs first, and only then sleeps as usual. This
-is the spin-then-park of adaptive mutexes and of Linux's network busy polling, applied to the
-worker pipes:
+So the loops the engine creates (:func:`new_event_loop`: ``atomiton run``, ``atomiton serve``,
+:func:`atomiton.run`, the benchmarks) use :class:`BusyPollSelector`. Each worker request marks
+an answer as due for the next ``ATOMITON_WORKER_SPIN_US`` microseconds (default 100); while one
+is due and the loop has nothing left to run, the loop polls its file descriptors without
+blocking, yielding the CPU between polls so that a worker sharing this vCPU runs first, and only
+then sleeps as usual. This is the spin-then-park of adaptive mutexes and of Linux's network
+busy polling, applied to the worker pipes:
 
 - it never delays ready work: the loop spins only when it would otherwise block;
 - it costs at most one window of CPU per worker request, however long the call then takes,
   and nothing while no call is out;
 - ``ATOMITON_WORKER_SPIN_US=0`` turns it off; a loop the engine did not create (your own
-  ``asyncio.run``, uvicorn's) works exactly as before, without the spin.
+  ``asyncio.run``) works exactly as before, without the spin.
 
 Workers themselves never spin: two spinners sharing one vCPU would each burn their window
 waiting for the other. bench/results/workers.md measures the round trip with and without.
