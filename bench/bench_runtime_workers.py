@@ -482,9 +482,10 @@ Median µs per call of each run: range over the ten runs (median of the ten). "A
 ## Against the targets (<= 60 µs warm, >= 800x a process per call)
 
 - **<= 60 µs**: met by Go in all ten runs and by Node.js and isolated Python in nine (one run
-  each at 63.5 and 62.7 µs, in which the worker's own CPU per call also rose by half: the host
-  was busy). Of the 90 pinned or kernel-placed measurements with busy polling, all 90 were at
-  or under 58.2 µs; without busy polling only the one-vCPU placement meets it.
+  each at 63.5 and 62.7 µs, whose placement rows, measured seconds later on the same worker,
+  came in at 43-53 µs: the host was busy for a while). All 90 pinned or kernel-placed
+  measurements with busy polling were at or under 58.2 µs; without busy polling only the
+  one-vCPU placement meets it.
 - **>= 800x a process per call**: Node.js meets it against both baselines. Isolated Python
   meets it against its worker per call (the worker starts in 67-82 ms) but not against a bare
   `python -c` (~15 ms: 800x would need ~18 µs, less than the engine's own asyncio round trip
