@@ -29,7 +29,6 @@ type Worker struct {
 	writeMu sync.Mutex
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
-	calls   sync.WaitGroup
 
 	reader   *bufio.Reader
 	inbox    atomic.Pointer[chan frameRead] // set once a call watches its context (see watch)
@@ -60,7 +59,6 @@ func (w *Worker) Register(name string, h Handler) {
 func (w *Worker) Serve(r io.Reader, out io.Writer) error {
 	w.out, w.running = out, map[int64]context.CancelFunc{}
 	w.reader = bufio.NewReaderSize(r, 64*1024)
-	defer w.stopAll()
 	for {
 		body, err := w.next()
 		if err == io.EOF {
@@ -227,7 +225,6 @@ func (w *Worker) start(raw json.RawMessage, id int64, p ExecuteParams) {
 	w.mu.Lock()
 	w.running[id] = cancel
 	w.mu.Unlock()
-	w.calls.Add(1)
 	w.execute(raw, id, handler, &Context{
 		Context: ctx, RunID: p.RunID, NodeID: p.NodeID, NodeType: p.NodeType, Attempt: p.Attempt,
 		ArtifactDir: p.ArtifactDir, Variables: p.Variables, requestID: id, worker: w,
@@ -235,7 +232,6 @@ func (w *Worker) start(raw json.RawMessage, id int64, p ExecuteParams) {
 }
 
 func (w *Worker) execute(raw json.RawMessage, id int64, h Handler, ctx *Context, p ExecuteParams) {
-	defer w.calls.Done()
 	outputs, failure := run(h, ctx, p)
 	w.mu.Lock()
 	cancel := w.running[id]
@@ -282,12 +278,7 @@ func (w *Worker) cancel(id int64) {
 	}
 }
 
-// stopAll cancels the calls still running (the engine is leaving) and waits for them.
-func (w *Worker) stopAll() {
-	w.cancelAll()
-	w.calls.Wait()
-}
-
+// cancelAll cancels the calls still running: the engine has gone (see readAhead).
 func (w *Worker) cancelAll() {
 	w.mu.Lock()
 	for _, cancel := range w.running {
