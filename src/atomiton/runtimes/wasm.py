@@ -119,8 +119,7 @@ class WasmRuntime:
         timeout = call.timeout_s
         if timeout is None and definition.timeout_ms is not None:
             timeout = definition.timeout_ms / 1000
-        idle = self._idle.get(key)
-        instance = idle.pop() if idle else await self._instance(key, call)
+        instance = self._take_idle(key) or await self._create(key, call)
         option = options.get("inline")
         if option is True:
             budget = float(options.get("inlineBudgetMs", 50)) / 1000
@@ -137,7 +136,8 @@ class WasmRuntime:
                 answer = self._try_inline(policy, instance, encoded, reporter, timeout, call)
                 if answer is not None:
                     return _result(answer, call)
-                instance = await self._instance(key, call)  # the interrupted one is gone
+                # the interrupted instance is gone: another one runs the call again
+                instance = self._take_idle(key) or await self._create(key, call)
         work = asyncio.get_running_loop().run_in_executor(
             self._executor, self._run, instance, encoded, reporter, timeout, call
         )
@@ -191,10 +191,11 @@ class WasmRuntime:
         policy.observe(seconds)
         return response
 
-    async def _instance(self, key: tuple[Path, Grant, int, str], call: NodeCall) -> Instance:
+    def _take_idle(self, key: tuple[Path, Grant, int, str]) -> Instance | None:
         idle = self._idle.get(key)
-        if idle:
-            return idle.pop()
+        return idle.pop() if idle else None
+
+    async def _create(self, key: tuple[Path, Grant, int, str], call: NodeCall) -> Instance:
         await self.start()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _create, key, self.cache, call)

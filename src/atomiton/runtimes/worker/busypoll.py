@@ -99,7 +99,7 @@ def spin_seconds() -> float:
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """An asyncio loop whose selector busy-polls while worker calls are out (see above).
+    """An asyncio loop whose selector busy-polls for a while after each worker request.
 
     Use it as ``asyncio.Runner(loop_factory=new_event_loop)`` or
     ``asyncio.run(main(), loop_factory=...)`` on Python 3.12+.
