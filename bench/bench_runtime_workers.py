@@ -168,14 +168,15 @@ def python_case(folder: Path) -> Case:
 
 
 def go_case(folder: Path) -> Case:
-    reverse, _ = load_manifest(ROOT / "examples" / "nodes" / "go" / "node.yaml")
+    package = ROOT / "examples" / "nodes" / "go"
+    reverse, _ = load_manifest(package / "node.yaml")
     runtime = GoRuntime(cache_dir=folder / "cache", pool_size=1)
     call = NodeCall("r", "n", reverse, {"text": "hello"}, {}, artifact_dir=folder)
 
     def go_run(pool: WorkerPool, params: dict[str, Any]) -> float:
         """``go run .`` in the node's package (build cache warm), the same session."""
-        package = str(ROOT / "examples" / "nodes" / "go")
-        return worker_per_call(replace(pool.spec, argv=("go", "run", "."), cwd=package), params)
+        launcher = replace(pool.spec, argv=("go", "run", "."), cwd=str(package))
+        return worker_per_call(launcher, params)
 
     return runtime, call, go_run
 
