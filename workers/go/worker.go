@@ -55,10 +55,16 @@ func (w *Worker) Register(name string, h Handler) {
 }
 
 // Serve answers requests from r on out until exit or end of input. It returns nil on a clean
-// exit, or the framing error that made further reading impossible.
+// exit, the framing error that made further reading impossible, or, before reading anything,
+// the error of an ATOMITON_WORKER_SPIN_US that is not a number. When r is an *os.File (stdin),
+// Serve polls it for a short window after each answer (see idlespin.go).
 func (w *Worker) Serve(r io.Reader, out io.Writer) error {
 	w.out, w.running = out, map[int64]context.CancelFunc{}
-	w.reader = bufio.NewReaderSize(r, 64*1024)
+	window, err := spinWindow()
+	if err != nil {
+		return err
+	}
+	w.reader = bufio.NewReaderSize(newIdleReader(r, window, w.idle), 64*1024)
 	for {
 		body, err := w.next()
 		if err == io.EOF {
@@ -267,6 +273,13 @@ func run(h Handler, ctx *Context, p ExecuteParams) (outputs map[string]any, fail
 		return nil, describe(err)
 	}
 	return outputs, nil
+}
+
+// idle reports whether no call is running.
+func (w *Worker) idle() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.running) == 0
 }
 
 func (w *Worker) cancel(id int64) {

@@ -13,6 +13,7 @@ import { writeSync } from 'node:fs';
 import { EvaluateError, evaluate } from './lib/evaluate.mjs';
 import { FrameDecoder, ProtocolError, encodeFrame } from './lib/framing.mjs';
 import { HandlerError, cachedHandler, loadHandler, registerTypeScript } from './lib/loader.mjs';
+import { IdleSpin } from './lib/idle-spin.mjs';
 import { outputsFromReturn } from './lib/outputs.mjs';
 
 const PROTOCOL_VERSION = '1.0';
@@ -194,7 +195,8 @@ function dispatch(message) {
 }
 
 const decoder = new FrameDecoder();
-process.stdin.on('data', (chunk) => {
+
+function receive(chunk) {
   let messages;
   try {
     messages = decoder.feed(chunk);
@@ -204,5 +206,22 @@ process.stdin.on('data', (chunk) => {
     process.exit(1);
   }
   for (const message of messages) dispatch(message);
+}
+
+let idle;
+try {
+  idle = new IdleSpin(process.env.ATOMITON_WORKER_SPIN_US);
+} catch (err) {
+  process.stderr.write(`atomiton Node.js worker: ${err.message}\n`);
+  process.exit(2);
+}
+process.stdin.on('data', (chunk) => {
+  receive(chunk);
+  // Answered, and no call is waiting on a promise: poll for the next request a moment before
+  // going back to the event loop, so that back-to-back calls find this worker awake.
+  for (let next; current === null && (next = idle.read(0)) !== null;) {
+    if (next.length === 0) process.exit(0); // end of input, as 'end' below
+    receive(next);
+  }
 });
 process.stdin.on('end', () => process.exit(0));

@@ -2,7 +2,9 @@
 
 Speaks the worker protocol (docs/worker-protocol.md) on stdin/stdout. One thread does it all:
 it reads a frame, runs the call, writes the answer with one ``os.write``; no thread hand-off per
-call (that cost ~20-40 µs of a warm round trip). A ``cancel`` that arrives while a node runs is
+call (that cost ~20-40 µs of a warm round trip). Having answered, it polls stdin for the next
+request for up to ``ATOMITON_WORKER_SPIN_US`` before it blocks (:class:`busypoll.IdleSpin`), so
+back-to-back calls find it awake. A ``cancel`` that arrives while a node runs is
 read when the node asks: ``ctx.cancelled`` polls stdin without blocking (at most once a
 millisecond) and turns true when the cancel for its call is there; other messages read that way
 wait in the inbox until the call ends. A node that never asks is stopped by the engine, which
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from atomiton.errors import ProtocolError
-from atomiton.runtimes.worker import rpc
+from atomiton.runtimes.worker import busypoll, rpc
 from atomiton.runtimes.worker.framing import FrameDecoder, encode_frame
 from atomiton.runtimes.worker.outputs import outputs_from_return
 from atomiton.runtimes.worker.refs import encode_value, resolve_value
@@ -91,6 +93,7 @@ class _Worker:
         self._poll_lock = threading.Lock()
         self._current: _Context | None = None
         self._handlers: dict[tuple[str, str], _Plan] = {}
+        self._idle = busypoll.IdleSpin(stdin_fd, busypoll.spin_seconds())
 
     def send(self, message: Mapping[str, Any]) -> None:
         frame = encode_frame(message)
@@ -118,7 +121,10 @@ class _Worker:
                 while self._inbox:
                     if self._dispatch(self._inbox.popleft()):
                         return
-                if self._eof or not self._read(block=True):
+                if self._eof:
+                    return
+                self._idle.wait()  # for the next request, a moment before blocking
+                if not self._read(block=True):
                     return
         except ProtocolError as exc:
             self.fail(None, rpc.PARSE_ERROR, f"parse error: {exc.message}")
@@ -327,7 +333,11 @@ def main() -> int:
     protocol_out = os.dup(1)
     os.dup2(2, 1)  # fd 1 is now stderr: a node's prints cannot reach the protocol stream
     sys.stdout = sys.stderr
-    worker = _Worker(0, protocol_out)
+    try:
+        worker = _Worker(0, protocol_out)
+    except ValueError as exc:  # ATOMITON_WORKER_SPIN_US is not a number
+        print(f"atomiton Python worker: {exc}", file=sys.stderr)
+        return 2
     try:
         worker.run()
     except KeyboardInterrupt:

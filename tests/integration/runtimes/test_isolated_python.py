@@ -15,9 +15,21 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from worker_checks import Recorder, group_gone, live_in_group
+from worker_checks import (
+    SPIN_ERROR,
+    SPIN_TEXT,
+    Recorder,
+    group_gone,
+    idle_cpu_seconds,
+    live_in_group,
+)
 
-from atomiton.errors import NodeError, NodeTimeoutError, WorkerCrashedError
+from atomiton.errors import (
+    NodeError,
+    NodeTimeoutError,
+    RuntimeUnavailableError,
+    WorkerCrashedError,
+)
 from atomiton.nodes.definition import NodeDefinition, PortSpec, RuntimeSpec
 from atomiton.runtimes.base import NodeCall
 from atomiton.runtimes.isolated import IsolatedPythonRuntime
@@ -242,6 +254,31 @@ async def test_a_pool_of_two_runs_two_calls_at_once(
     elapsed = time.perf_counter() - start
     assert [r.outputs for r in results] == [{"output": "rested"}] * 2
     assert elapsed < 0.85, f"two 0.5 s calls on a pool of 2 took {elapsed:.2f} s"
+
+
+async def test_a_worker_sleeps_once_calls_stop(
+    runtime: IsolatedPythonRuntime, module: Path
+) -> None:
+    """Back-to-back calls keep the worker polling for the next one; idle, it sleeps."""
+    for value in range(300):
+        result = await runtime.invoke(
+            call(module, "chatty", {"value": value}, parameters={"factor": 1}), Recorder()
+        )
+        assert result.outputs == {"output": value}
+    (pid,) = runtime.pool.pids
+    assert await idle_cpu_seconds(pid) < 0.03
+
+
+async def test_a_spin_window_that_is_not_a_number_stops_the_worker(
+    module: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATOMITON_WORKER_SPIN_US", SPIN_TEXT)
+    rt = IsolatedPythonRuntime(pool_size=1)
+    try:
+        with pytest.raises(RuntimeUnavailableError, match=SPIN_ERROR):
+            await rt.invoke(call(module, "fail", {"x": 1}), Recorder())
+    finally:
+        await rt.aclose()
 
 
 def test_check_names_missing_handler_and_file(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""What the out-of-process runtime tests share: a reporter that records, and a check that a
-worker's whole process group is gone."""
+"""What the out-of-process runtime tests share: a reporter that records, a check that a
+worker's whole process group is gone, and one that an idle worker sleeps."""
 
 from __future__ import annotations
 
@@ -46,3 +46,23 @@ async def group_gone(pgid: int, within_s: float = 3.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+SPIN_TEXT = "fast please"
+"""An ``ATOMITON_WORKER_SPIN_US`` that is not a number: every worker refuses to start with it."""
+SPIN_ERROR = r"ATOMITON_WORKER_SPIN_US=.fast please. is not a number.*0 turns it off"
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` so far, to the nanosecond (Linux ``schedstat``)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e9
+
+
+async def idle_cpu_seconds(pid: int, idle_s: float = 0.3) -> float:
+    """CPU seconds worker ``pid`` uses while no call is out for ``idle_s``: a worker polls for
+    its next request for at most a window (100 µs by default) after each answer, then sleeps."""
+    await asyncio.sleep(0.02)
+    before = cpu_seconds(pid)
+    await asyncio.sleep(idle_s)
+    return cpu_seconds(pid) - before

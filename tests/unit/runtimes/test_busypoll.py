@@ -116,3 +116,55 @@ def test_other_loops_are_left_alone() -> None:
         return busypoll.selector_of(asyncio.get_running_loop())
 
     assert asyncio.run(main()) is None
+
+
+def test_a_worker_spin_returns_once_a_request_is_there(pipe: tuple[int, int]) -> None:
+    """A 10 s window ends as soon as the request arrives (a spin that missed it would hang)."""
+    read_fd, write_fd = pipe
+    spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
+    os.write(write_fd, b"request")
+    spin.wait()
+    assert (spin.misses, spin.skip) == (0, 0)
+
+
+def test_windows_that_catch_nothing_back_off_to_one_spin_in_64(pipe: tuple[int, int]) -> None:
+    read_fd, _ = pipe
+    spin = busypoll.IdleSpin(read_fd, spin_s=0.001)
+    seen = []
+    for _ in range(7):
+        spin.wait()  # a window with no request: a miss
+        seen.append((spin.misses, spin.skip))
+        while spin.skip:
+            spin.wait()  # skipped: returns at once, no spin
+    assert seen == [(1, 1), (2, 3), (3, 7), (4, 15), (5, 31), (6, 63), (6, 63)]
+
+
+def test_a_caught_request_takes_one_step_off_the_back_off(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
+    spin.misses = 3
+    os.write(write_fd, b"request")
+    spin.wait()
+    assert (spin.misses, spin.skip) == (2, 0)
+
+
+def test_a_request_that_came_only_after_a_preemption_is_a_miss(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler took the CPU during the spin: the engine likely shares this vCPU and could
+    send only because the spin was interrupted, so spinning did not pay."""
+    read_fd, write_fd = pipe
+    switches = iter(range(100))
+    monkeypatch.setattr(busypoll, "_preemptions", lambda: next(switches))
+    spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
+    os.write(write_fd, b"request")
+    spin.wait()
+    assert (spin.misses, spin.skip) == (1, 1)
+
+
+def test_a_zero_window_never_spins(pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    read_fd, _ = pipe
+    monkeypatch.setattr(busypoll, "_preemptions", lambda: pytest.fail("a zero window spun"))
+    spin = busypoll.IdleSpin(read_fd, spin_s=0.0)
+    spin.wait()
+    assert (spin.misses, spin.skip) == (0, 0)

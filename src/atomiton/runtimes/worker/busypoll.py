@@ -1,4 +1,4 @@
-"""Busy polling: the event loop spins briefly before it sleeps while a worker's answer is due.
+"""Busy polling: the engine spins briefly for a worker's answer, a worker for its next request.
 
 A warm call to a worker is two pipe writes, each of which wakes a process that sleeps. On a
 virtual machine a wake-up of a process on another vCPU goes through the hypervisor (an
@@ -22,14 +22,23 @@ busy polling, applied to the worker pipes:
 - ``ATOMITON_WORKER_SPIN_US=0`` turns it off; a loop the engine did not create (your own
   ``asyncio.run``) works exactly as before, without the spin.
 
-Workers themselves never spin: two spinners sharing one vCPU would each burn their window
-waiting for the other. bench/results/workers.md measures the round trip with and without.
+The workers spin too, on the other leg: after answering, a worker polls its stdin for the next
+request for up to the same window before it blocks (:class:`IdleSpin` here for the Python
+worker; the Node.js worker and the Go SDK do the same), so back-to-back calls find it awake.
+A worker's spin does not yield the CPU (Node.js cannot), so it backs off where spinning does not
+pay: a window that ends with no request (calls far apart), or with one that came only after the
+scheduler took the CPU from the worker (the sign of sharing a vCPU with the engine, which cannot
+send while the worker spins), doubles a back-off: the next 1, 3, 7 ... 63 waits skip the spin.
+A request caught by a spin takes one step off it. bench/results/workers.md measures the
+round trip with and without.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
+import select
 import selectors
 import time
 import weakref
@@ -76,6 +85,54 @@ class BusyPollSelector(selectors.DefaultSelector):
                     timeout = max(0.0, timeout - (now - start))
         result: list[tuple[selectors.SelectorKey, int]] = super().select(timeout)
         return result
+
+
+_THIS_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux has it
+
+
+def _preemptions() -> int:
+    """How often the scheduler has taken the CPU from this thread (involuntary switches)."""
+    return resource.getrusage(_THIS_THREAD).ru_nivcsw
+
+
+class IdleSpin:
+    """A worker's wait for its next request: poll ``fd`` for up to ``spin_s`` before blocking.
+
+    Call :meth:`wait` when the worker has answered and is about to block reading ``fd``; it
+    returns once ``fd`` is readable or the window has passed (the caller then reads as usual).
+    """
+
+    MAX_BACKOFF = 6
+    """The back-off stops doubling here: at worst, one wait in 2**6 spins."""
+
+    def __init__(self, fd: int, spin_s: float) -> None:
+        self.spin_s = spin_s
+        self.skip = 0
+        """Waits left to block at once (the back-off)."""
+        self.misses = 0
+        """Windows that did not pay, less those that did (0 to ``MAX_BACKOFF``)."""
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
+
+    def wait(self) -> None:
+        """Return once ``fd`` is readable or the window has passed (at once while backing off)."""
+        if self.spin_s <= 0:
+            return
+        if self.skip:
+            self.skip -= 1
+            return
+        poll, clock = self._poll.poll, time.perf_counter
+        preempted = _preemptions()
+        end = clock() + self.spin_s
+        while not poll(0):
+            if clock() >= end:
+                break
+        else:
+            if _preemptions() == preempted:
+                self.misses = max(0, self.misses - 1)
+                return
+        self.misses = min(self.misses + 1, self.MAX_BACKOFF)
+        self.skip = (1 << self.misses) - 1
 
 
 _selectors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BusyPollSelector] = (
