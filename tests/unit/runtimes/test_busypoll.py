@@ -7,6 +7,7 @@ import asyncio
 import os
 import selectors
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -118,34 +119,69 @@ def test_other_loops_are_left_alone() -> None:
     assert asyncio.run(main()) is None
 
 
-def test_a_worker_spin_returns_once_a_request_is_there(pipe: tuple[int, int]) -> None:
-    """A 10 s window ends as soon as the request arrives (a spin that missed it would hang)."""
+def write_soon(fd: int, data: bytes, after_s: float = 0.02) -> threading.Thread:
+    """Write ``data`` to ``fd`` from another thread in ``after_s``: a request that arrives while
+    the worker spins."""
+    writer = threading.Thread(target=lambda: (time.sleep(after_s), os.write(fd, data)))
+    writer.start()
+    return writer
+
+
+def test_a_request_that_arrives_ends_the_spin(pipe: tuple[int, int]) -> None:
+    """A 10 s window ends as soon as the request arrives, not when the window does."""
     read_fd, write_fd = pipe
     spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
-    os.write(write_fd, b"request")
+    writer = write_soon(write_fd, b"request")
+    start = time.monotonic()
     spin.wait()
-    assert (spin.misses, spin.skip) == (0, 0)
+    assert time.monotonic() - start < 5.0
+    writer.join()
+    assert os.read(read_fd, 64) == b"request"
 
 
-def test_windows_that_catch_nothing_back_off_to_one_spin_in_64(pipe: tuple[int, int]) -> None:
+def test_windows_that_catch_nothing_back_off_to_one_spin_in_256(pipe: tuple[int, int]) -> None:
     read_fd, _ = pipe
     spin = busypoll.IdleSpin(read_fd, spin_s=0.001)
     seen = []
-    for _ in range(7):
+    for _ in range(9):
         spin.wait()  # a window with no request: a miss
         seen.append((spin.misses, spin.skip))
         while spin.skip:
             spin.wait()  # skipped: returns at once, no spin
-    assert seen == [(1, 1), (2, 3), (3, 7), (4, 15), (5, 31), (6, 63), (6, 63)]
+    assert seen == [(n, 2**n - 1) for n in range(1, 9)] + [(8, 255)]
 
 
-def test_a_caught_request_takes_one_step_off_the_back_off(pipe: tuple[int, int]) -> None:
+def test_a_wait_long_after_the_last_starts_afresh(pipe: tuple[int, int]) -> None:
+    """A burst of calls after a pause polls from its first call, whatever the last burst
+    learned."""
+    read_fd, _ = pipe
+    spin = busypoll.IdleSpin(read_fd, spin_s=0.001)
+    spin.misses, spin.skip = 8, 200
+    spin._last = time.perf_counter() - 1.0
+    spin.wait()  # spins (a miss: nothing comes), instead of skipping
+    assert (spin.misses, spin.skip) == (1, 1)
+
+
+def test_a_request_that_arrives_during_a_spin_takes_one_step_off_the_back_off(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_fd, write_fd = pipe
+    monkeypatch.setattr(busypoll, "_preemptions", lambda: 0)  # the spin kept its CPU
+    spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
+    spin.misses, spin._last = 3, time.perf_counter()  # mid-burst, backing off
+    writer = write_soon(write_fd, b"request")
+    spin.wait()
+    writer.join()
+    assert (spin.misses, spin.skip) == (2, 0)
+
+
+def test_a_request_that_was_there_already_changes_nothing(pipe: tuple[int, int]) -> None:
     read_fd, write_fd = pipe
     spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
-    spin.misses = 3
+    spin.misses, spin._last = 3, time.perf_counter()  # mid-burst, backing off
     os.write(write_fd, b"request")
     spin.wait()
-    assert (spin.misses, spin.skip) == (2, 0)
+    assert (spin.misses, spin.skip) == (3, 0)
 
 
 def test_a_request_that_came_only_after_a_preemption_is_a_miss(
@@ -157,8 +193,9 @@ def test_a_request_that_came_only_after_a_preemption_is_a_miss(
     switches = iter(range(100))
     monkeypatch.setattr(busypoll, "_preemptions", lambda: next(switches))
     spin = busypoll.IdleSpin(read_fd, spin_s=10.0)
-    os.write(write_fd, b"request")
+    writer = write_soon(write_fd, b"request")
     spin.wait()
+    writer.join()
     assert (spin.misses, spin.skip) == (1, 1)
 
 

@@ -7,13 +7,16 @@
 // The spin cannot yield the CPU (Node.js has no sched_yield), so it backs off where it does not
 // pay: a window that ends with no request, or with one that came only after the scheduler took
 // the CPU from this worker (the sign of sharing a vCPU with the engine, which cannot send while
-// the worker spins), doubles a back-off: the next 1, 3, 7 ... 63 waits skip the spin. A request
-// caught by a spin takes one step off it. The same rule as the Python worker's and the Go SDK's.
+// the worker spins), doubles a back-off: the next 1, 3, 7 ... 255 waits skip the spin. A request
+// that arrives during a spin takes one step off it (one there already changes nothing), and a wait
+// more than 10 ms after the previous one starts afresh, so a burst of calls after a pause polls
+// from its first call. The same rule as the Python worker's and the Go SDK's.
 
 import { readSync } from 'node:fs';
 
 export const DEFAULT_SPIN_US = 100;
-const MAX_BACKOFF = 6;
+const MAX_BACKOFF = 8; // at worst, one wait in 2 ** 8 spins
+const FRESH_AFTER_NS = 10_000_000n; // a wait this long after the previous one starts afresh
 
 /** The spin window in nanoseconds from the environment's text; throws a clear error. */
 export function spinWindowNs(text) {
@@ -37,7 +40,8 @@ export class IdleSpin {
   constructor(spinUs) {
     this.windowNs = spinWindowNs(spinUs);
     this.skip = 0; // waits left to go without spinning (the back-off)
-    this.misses = 0;
+    this.misses = 0; // windows that did not pay, less those that did (0 to MAX_BACKOFF)
+    this.last = 0n; // when the previous wait began
   }
 
   /**
@@ -46,32 +50,46 @@ export class IdleSpin {
    */
   read(fd) {
     if (this.windowNs === 0n) return null;
+    const now = process.hrtime.bigint();
+    if (now - this.last > FRESH_AFTER_NS) this.misses = this.skip = 0;
+    this.last = now;
     if (this.skip > 0) {
       this.skip -= 1;
       return null;
     }
-    const preempted = preemptions();
-    const end = process.hrtime.bigint() + this.windowNs;
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0; // each empty poll throws EAGAIN: 3.7 µs with a stack, 2.2 without
     try {
-      do {
-        let n;
-        try {
-          n = readSync(fd, this.#buffer, 0, this.#buffer.length, null);
-        } catch (err) {
-          if (err.code === 'EAGAIN') continue;
-          throw err;
-        }
+      let n = this.#poll(fd);
+      if (n !== null) return this.#copy(n); // there already: this says nothing about spinning
+      const preempted = preemptions();
+      const end = process.hrtime.bigint() + this.windowNs;
+      while (process.hrtime.bigint() < end) {
+        n = this.#poll(fd);
+        if (n === null) continue;
         if (preemptions() === preempted) this.misses = Math.max(0, this.misses - 1);
         else this.#backOff();
-        return Buffer.from(this.#buffer.subarray(0, n));
-      } while (process.hrtime.bigint() < end);
+        return this.#copy(n);
+      }
     } finally {
       Error.stackTraceLimit = stackTraceLimit;
     }
     this.#backOff();
     return null;
+  }
+
+  /** Bytes read from `fd` into the buffer (0 at the end of input), or null when none wait. */
+  #poll(fd) {
+    try {
+      return readSync(fd, this.#buffer, 0, this.#buffer.length, null);
+    } catch (err) {
+      if (err.code === 'EAGAIN') return null;
+      throw err;
+    }
+  }
+
+  #copy(n) {
+    return Buffer.from(this.#buffer.subarray(0, n));
   }
 
   #backOff() {

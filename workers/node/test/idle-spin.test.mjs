@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,37 +29,61 @@ test('the window comes from ATOMITON_WORKER_SPIN_US, in microseconds', () => {
   assert.throws(() => spinWindowNs('fast'), /ATOMITON_WORKER_SPIN_US="fast" is not a number.*0 turns it off/);
 });
 
-test('a request that is there is read at once, and ends the spin', () => {
-  const spin = new IdleSpin('10000000'); // 10 s: a spin that missed the request would hang
-  writeSync(write, 'request');
+// A request that arrives while the worker spins: another process writes it in 50 ms.
+function writeSoon(data) {
+  spawn('sh', ['-c', `sleep 0.05; printf ${data}`], { stdio: ['ignore', write, 'ignore'] });
+}
+
+test('a request that arrives ends the spin', () => {
+  const spin = new IdleSpin('10000000'); // 10 s
+  writeSoon('request');
+  const start = process.hrtime.bigint();
   assert.equal(spin.read(read).toString(), 'request');
-  assert.deepEqual([spin.misses, spin.skip], [0, 0]);
+  assert.ok(process.hrtime.bigint() - start < 5_000_000_000n, 'the spin outlasted the request');
 });
 
-test('windows that catch nothing back off to one spin in 64', () => {
+test('windows that catch nothing back off to one spin in 256', () => {
   const spin = new IdleSpin('1000');
   const seen = [];
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 9; i++) {
     assert.equal(spin.read(read), null); // a window with no request: a miss
     seen.push([spin.misses, spin.skip]);
     while (spin.skip > 0) assert.equal(spin.read(read), null); // skipped, no spin
   }
-  assert.deepEqual(seen, [[1, 1], [2, 3], [3, 7], [4, 15], [5, 31], [6, 63], [6, 63]]);
+  const doubling = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => [n, 2 ** n - 1]);
+  assert.deepEqual(seen, [...doubling, [8, 255]]);
 });
 
-test('a caught request takes one step off the back-off', () => {
+test('a wait long after the last starts afresh', () => {
+  const spin = new IdleSpin('1000');
+  [spin.misses, spin.skip] = [8, 200];
+  spin.last = process.hrtime.bigint() - 1_000_000_000n; // a second ago
+  assert.equal(spin.read(read), null); // spins (a miss: nothing comes), instead of skipping
+  assert.deepEqual([spin.misses, spin.skip], [1, 1]);
+});
+
+test('a request that arrives during a spin takes one step off the back-off', (t) => {
+  t.mock.method(process, 'resourceUsage', () => ({ involuntaryContextSwitches: 0 })); // kept its CPU
   const spin = new IdleSpin('10000000');
-  spin.misses = 3;
-  writeSync(write, 'request');
-  assert.ok(spin.read(read));
+  [spin.misses, spin.last] = [3, process.hrtime.bigint()]; // mid-burst, backing off
+  writeSoon('request');
+  assert.equal(spin.read(read).toString(), 'request');
   assert.deepEqual([spin.misses, spin.skip], [2, 0]);
+});
+
+test('a request that was there already changes nothing', () => {
+  const spin = new IdleSpin('10000000');
+  [spin.misses, spin.last] = [3, process.hrtime.bigint()]; // mid-burst, backing off
+  writeSync(write, 'request');
+  assert.equal(spin.read(read).toString(), 'request');
+  assert.deepEqual([spin.misses, spin.skip], [3, 0]);
 });
 
 test('a request that came only after a preemption counts as a miss', (t) => {
   let switches = 0;
   t.mock.method(process, 'resourceUsage', () => ({ involuntaryContextSwitches: switches++ }));
   const spin = new IdleSpin('10000000');
-  writeSync(write, 'request');
+  writeSoon('request');
   assert.equal(spin.read(read).toString(), 'request');
   assert.deepEqual([spin.misses, spin.skip], [1, 1]);
 });

@@ -28,9 +28,11 @@ worker; the Node.js worker and the Go SDK do the same), so back-to-back calls fi
 A worker's spin does not yield the CPU (Node.js cannot), so it backs off where spinning does not
 pay: a window that ends with no request (calls far apart), or with one that came only after the
 scheduler took the CPU from the worker (the sign of sharing a vCPU with the engine, which cannot
-send while the worker spins), doubles a back-off: the next 1, 3, 7 ... 63 waits skip the spin.
-A request caught by a spin takes one step off it. bench/results/workers.md measures the
-round trip with and without.
+send while the worker spins), doubles a back-off: the next 1, 3, 7 ... 255 waits skip the
+spin. A request that arrives during a spin takes one step off it (one there already changes
+nothing), and a wait more than 10 ms after the previous one starts afresh, so a burst of calls
+after a pause polls from its first call. bench/results/workers.md measures the round trip with
+and without.
 """
 
 from __future__ import annotations
@@ -102,8 +104,12 @@ class IdleSpin:
     returns once ``fd`` is readable or the window has passed (the caller then reads as usual).
     """
 
-    MAX_BACKOFF = 6
-    """The back-off stops doubling here: at worst, one wait in 2**6 spins."""
+    MAX_BACKOFF = 8
+    """The back-off stops doubling here: at worst, one wait in 2**8 spins."""
+    FRESH_AFTER_S = 0.01
+    """A wait this long after the previous one starts afresh, with no back-off: after a pause or
+    a long call one window costs little next to it, and the next burst of calls should not
+    inherit the back-off of the last."""
 
     def __init__(self, fd: int, spin_s: float) -> None:
         self.spin_s = spin_s
@@ -111,6 +117,7 @@ class IdleSpin:
         """Waits left to block at once (the back-off)."""
         self.misses = 0
         """Windows that did not pay, less those that did (0 to ``MAX_BACKOFF``)."""
+        self._last = 0.0
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN)
 
@@ -118,10 +125,16 @@ class IdleSpin:
         """Return once ``fd`` is readable or the window has passed (at once while backing off)."""
         if self.spin_s <= 0:
             return
+        poll, clock = self._poll.poll, time.perf_counter
+        now = clock()
+        if now - self._last > self.FRESH_AFTER_S:
+            self.misses = self.skip = 0
+        self._last = now
         if self.skip:
             self.skip -= 1
             return
-        poll, clock = self._poll.poll, time.perf_counter
+        if poll(0):
+            return  # the request was there already: this says nothing about spinning
         preempted = _preemptions()
         end = clock() + self.spin_s
         while not poll(0):
