@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -44,7 +45,7 @@ from atomiton.runtimes.worker.supervisor import WorkerPool, WorkerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "workers.md"
-ROUNDS, ROUND_CALLS, WARM_UP = 5, 1000, 200
+ROUNDS, ROUND_CALLS, WARM_UP = 5, 1000, 2000
 SPAWN_CALLS = 30
 ECHO_JS = "export const echo = (inputs) => ({ output: inputs.value });\n"
 ECHO_PY = "def echo(value):\n    return value\n"
@@ -140,8 +141,8 @@ Launcher = Callable[[WorkerPool, dict[str, Any]], float]
 """µs per call of the language's own launcher doing the call's work, given the warm pool and
 the ``execute`` params its worker got."""
 
-Case = tuple[Runtime, NodeCall, Launcher]
-"""A runtime, the call to time, and its language's launcher per call."""
+Case = tuple[Callable[[], Runtime], NodeCall, Launcher]
+"""How to make the runtime, the call to time, and its language's launcher per call."""
 
 
 def node_case(folder: Path, node: str) -> Case:
@@ -151,7 +152,7 @@ def node_case(folder: Path, node: str) -> Case:
     )
     payload = json.dumps({"value": 1})
     return (
-        JavaScriptRuntime(pool_size=1),
+        lambda: JavaScriptRuntime(pool_size=1),
         call,
         lambda _pool, _params: spawn_per_call([node, "-e", SPAWN_JS, payload]),
     )
@@ -164,13 +165,16 @@ def python_case(folder: Path) -> Case:
     )
     payload = json.dumps({"value": 1})
     argv = [sys.executable, "-c", SPAWN_PY, payload]
-    return IsolatedPythonRuntime(pool_size=1), call, lambda _pool, _params: spawn_per_call(argv)
+    return (
+        lambda: IsolatedPythonRuntime(pool_size=1),
+        call,
+        lambda _pool, _params: spawn_per_call(argv),
+    )
 
 
 def go_case(folder: Path) -> Case:
     package = ROOT / "examples" / "nodes" / "go"
     reverse, _ = load_manifest(package / "node.yaml")
-    runtime = GoRuntime(cache_dir=folder / "cache", pool_size=1)
     call = NodeCall("r", "n", reverse, {"text": "hello"}, {}, artifact_dir=folder)
 
     def go_run(pool: WorkerPool, params: dict[str, Any]) -> float:
@@ -178,7 +182,7 @@ def go_case(folder: Path) -> Case:
         launcher = replace(pool.spec, argv=("go", "run", "."), cwd=str(package))
         return worker_per_call(launcher, params)
 
-    return runtime, call, go_run
+    return lambda: GoRuntime(cache_dir=folder / "cache", pool_size=1), call, go_run
 
 
 async def first_execute(runtime: Runtime, call: NodeCall) -> dict[str, Any]:
@@ -283,9 +287,10 @@ class Row(NamedTuple):
     engine_cpu: float
     """Engine CPU µs per call (all its threads, spinning included), busy polling on."""
     worker_cpu: float | None
-    """The worker's CPU µs per call, where the platform reports it."""
+    """The worker's CPU µs per call (polling included), where the platform reports it."""
     placed: dict[tuple[str, bool], float]
-    """Median µs per call by (placement, busy polling on)."""
+    """Median µs per call by (placement, busy polling on): on, the engine and the worker poll;
+    off, neither (a second worker, started with ``ATOMITON_WORKER_SPIN_US=0``)."""
 
 
 def pool_of(runtime: Runtime) -> WorkerPool:
@@ -295,11 +300,31 @@ def pool_of(runtime: Runtime) -> WorkerPool:
     return runtime.pool
 
 
-async def bench_case(name: str, runtime: Runtime, call: NodeCall, launcher: Launcher) -> Row:
+async def without_spin(make: Callable[[], Runtime], call: NodeCall) -> Runtime:
+    """A runtime whose worker was started with ``ATOMITON_WORKER_SPIN_US=0`` (it blocks for
+    each request at once), its first call made."""
+    saved = os.environ.get(busypoll.SPIN_ENV)
+    os.environ[busypoll.SPIN_ENV] = "0"
+    try:
+        runtime = make()
+        await runtime.invoke(call, NullReporter())
+    finally:
+        if saved is None:
+            del os.environ[busypoll.SPIN_ENV]
+        else:
+            os.environ[busypoll.SPIN_ENV] = saved
+    return runtime
+
+
+async def bench_case(
+    name: str, make: Callable[[], Runtime], call: NodeCall, launcher: Launcher
+) -> Row:
     reporter: Reporter = NullReporter()
     selector = busypoll.selector_of(asyncio.get_running_loop())
     assert selector is not None, "run the benchmark on busypoll.new_event_loop()"
     spin = selector.spin_s
+    runtime = make()
+    quiet: Runtime | None = None
     try:
         params = await first_execute(runtime, call)  # the worker is up from here on
         (pid,) = pool_of(runtime).pids
@@ -316,18 +341,22 @@ async def bench_case(name: str, runtime: Runtime, call: NodeCall, launcher: Laun
         floor = await transport_floor(pool_of(runtime))
         placed: dict[tuple[str, bool], float] = {}
         if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
-            for where, placement in PLACEMENTS.items():
-                pin(pid, placement)
-                for spinning in (True, False):
-                    selector.spin_s = spin if spinning else 0.0
-                    rounds = await rounds_us(lambda: runtime.invoke(call, reporter))
-                    placed[where, spinning] = statistics.median(rounds)
+            quiet = await without_spin(make, call)
+            (quiet_pid,) = pool_of(quiet).pids
+            for spinning, measured, worker_pid in ((True, runtime, pid), (False, quiet, quiet_pid)):
+                selector.spin_s = spin if spinning else 0.0
+                step = functools.partial(measured.invoke, call, reporter)
+                for where, placement in PLACEMENTS.items():
+                    pin(worker_pid, placement)
+                    placed[where, spinning] = statistics.median(await rounds_us(step))
         worker_spawn = worker_per_call(pool_of(runtime).spec, params)
         launcher_spawn = launcher(pool_of(runtime), params)
     finally:
         selector.spin_s = spin
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         await runtime.aclose()
+        if quiet is not None:
+            await quiet.aclose()
     median = statistics.median(warm)
     return Row(
         name, median, min(warm), floor, worker_spawn, launcher_spawn, engine_cpu, worker_cpu, placed
@@ -365,9 +394,9 @@ async def main() -> None:
         if shutil.which("go"):
             cases.append(("Go (example Reverse)", go_case(folder)))
         cases.append(("isolated Python", python_case(folder)))
-        for name, (runtime, call, launcher) in cases:
+        for name, (make, call, launcher) in cases:
             floors.append((cat_floor_sync(), await cat_floor_async()))
-            rows.append(await bench_case(name, runtime, call, launcher))
+            rows.append(await bench_case(name, make, call, launcher))
     cat_sync = statistics.median(f[0] for f in floors)
     cat_async = statistics.median(f[1] for f in floors)
     lines = [
@@ -404,8 +433,9 @@ async def main() -> None:
     )
     placed = placement_table(rows)
     text = (
-        f"{table}\n\n{floor_line}\n\nBy placement (median µs per call; busy polling on / off, "
-        f"the same worker, in the same run):\n\n{placed}\n\nMachine: {machine}.\n"
+        f"{table}\n\n{floor_line}\n\nBy placement (median µs per call; busy polling on / off: "
+        "the engine and the worker both polling, or neither, the second on a worker started "
+        f"with ATOMITON_WORKER_SPIN_US=0; same run):\n\n{placed}\n\nMachine: {machine}.\n"
     )
     print(text)
     RESULTS.write_text(HEADER + text + NOTES)
@@ -416,7 +446,9 @@ HEADER = """# Worker runtimes: warm round trip versus a process per call
 `bench/bench_runtime_workers.py` (run: `python bench/bench_runtime_workers.py`; about 15 s).
 A trivial node (Node.js and Python: `{value} -> {output: value}`; Go: the example `Reverse`)
 called through the real runtime `invoke` (NodeCall -> `execute` frame -> worker -> result frame
--> NodeResult) on one warm worker, 5 rounds of 1,000 calls after 200 warm-up calls, on the loop
+-> NodeResult) on one warm worker, 5 rounds of 1,000 calls after 2,000 warm-up calls (after
+200, the Node.js worker's first rounds spread 27-59 µs over ten runs while later ones on the
+same worker took 24-34: it had not reached its steady state), on the loop
 `atomiton run` uses (busy polling on, see below). Two baselines per runtime, in the same run:
 
 - **worker per call**: the runtime's own worker program (same argv, environment and folder as
@@ -427,8 +459,10 @@ called through the real runtime `invoke` (NodeCall -> `execute` frame -> worker 
   package (build cache warm).
 
 "initialize floor" is a bare request/response on the same warm connection that runs no node.
-The second table runs the same worker again with the engine and the worker pinned to two vCPUs
-or to one, busy polling on and off, to show where the time goes.
+The second table runs the call again with the engine and the worker pinned to two vCPUs or to
+one, busy polling on (the engine polls for the answer, the worker for the next request) and off
+(neither: a second worker started with `ATOMITON_WORKER_SPIN_US=0`), to show where the time
+goes.
 
 ## Latest run
 
@@ -437,62 +471,64 @@ or to one, busy polling on and off, to show where the time goes.
 NOTES = """
 ## Where the time goes
 
-A warm call is two pipe writes, each waking the other process. On this 2-core Firecracker VM a
-wake-up of a process on the *other* vCPU costs ~20 µs (an inter-processor interrupt through the
-hypervisor, the target vCPU often halted), against ~2 µs on the same vCPU: a frame through `cat`
-takes ~46 µs across vCPUs and ~5 µs on one, and which one a run got used to decide whether a
-worker met 60 µs (earlier runs: Node.js 36-50 or 67-90 µs from one run to the next).
+A warm call is two pipe writes, each reaching a process that waits for it. On this 2-core
+Firecracker VM a wake-up of a process on the *other* vCPU costs ~20 µs (an inter-processor
+interrupt through the hypervisor, the target vCPU often halted), against ~2 µs on the same
+vCPU: a frame through `cat` takes ~46 µs across vCPUs and ~5 µs on one.
 
-- **Busy polling** (`atomiton.runtimes.worker.busypoll`, docs/worker-protocol.md): for up to
-  100 µs after each request, when nothing else is ready, the engine's loop polls instead of
-  sleeping, so the answer needs no wake-up. Pinned to two vCPUs: Node.js ~72 -> ~46 µs, isolated
-  Python ~75 -> ~45, Go ~67 -> ~45 (the table above, spin / no spin). On one vCPU it changes
-  nothing (the worker runs first: the loop yields between polls). The cost is CPU: the engine
-  column above includes the spinning (~10-20 µs a call more than without).
-- **Go SDK**: a call runs on the goroutine that read it; only once a call asks `ctx.Done()` or
-  `ctx.Err()` does reading move to a goroutine of its own (so a cancel still arrives). The
-  goroutine per call and its yield cost 7-12 µs: Reverse went from ~53 to ~43 µs.
+- **Busy polling, both ways** (`atomiton.runtimes.worker.busypoll`, docs/worker-protocol.md):
+  after each request the engine's loop polls for the answer, when nothing else is ready, for up
+  to 100 µs; after each answer the worker polls its stdin for the next request for up to
+  100 µs (backing off where that does not pay). A process still polling when its frame lands
+  needs no wake-up. Across two vCPUs: 70-110 µs with neither, ~46 with the engine's half alone
+  (the previous round's figures), ~24 with both (the table above, spin / no spin). On one vCPU
+  it changes little: there the worker's back-off keeps it from polling. The cost is CPU: both
+  columns of CPU per call above include the polling (a few µs to ~15 µs a call each).
 - **Engine** (`atomiton.runtimes.worker.rpc`): plain non-blocking pipes, one `os.write` per
-  request, one reader callback per worker, one event-loop turn per response; its own work is
-  ~20 µs of CPU a call, of which the `write` that wakes the worker is ~8.
-- **Workers**: Node.js answers a synchronous handler inside the `data` event that brought the
-  request, one `fs.writeSync` per frame; the isolated Python worker reads, runs and writes on
-  one thread; the Go SDK decodes an `execute` in one pass and builds the response around the
-  encoded result.
+  request, one reader callback per worker, one event-loop turn per response; ~13-15 µs of
+  Python a call (NodeCall to frame, the loop's two turns, frame to NodeResult), spread thin:
+  no part of it is over 10%.
+- **Workers**: the isolated Python worker spends ~9 µs a call (decoding the 300-byte request
+  1.7, the call itself ~4, encoding and writing the answer ~2.7); Node.js answers a synchronous
+  handler inside the `data` event that brought the request, one `fs.writeSync` per frame; the
+  Go SDK runs a call on the goroutine that read it, decodes an `execute` in one pass and builds
+  the response around the encoded result.
 
-A thread that reads frames and resolves futures with `loop.call_soon_threadsafe` was measured
-earlier against the same Node.js worker: ~110 µs a call, since it adds a third wake-up.
-
-## Ten runs, 2026-11-27 (quiet machine, load average under 1.5)
+## Ten runs, 2026-11-27 (quiet machine, load average under 1.3)
 
 Median µs per call of each run: range over the ten runs (median of the ten). "Apart" and
 "together" are the pinned placements of the second table; the speed-ups are each run's own.
 
-| runtime | warm invoke | kernel's: spin / no spin | apart: spin / no spin | together: spin |
+| runtime | warm invoke | kernel's placement | apart | together |
 | --- | ---: | ---: | ---: | ---: |
-| Node.js | 45.8-63.5 (48.5) | 42.9-51.6 / 67.9-87.0 | 44.1-46.5 / 68.4-84.1 | 30.6-33.5 |
-| Go (Reverse) | 42.8-56.0 (48.5) | 41.8-58.2 / 53.1-77.3 | 41.5-56.1 / 62.8-81.3 | 31.8-45.8 |
-| isolated Python | 41.8-62.7 (44.2) | 41.4-46.3 / 67.1-90.6 | 41.8-53.3 / 67.0-83.7 | 33.7-38.1 |
+| Node.js | 26.4-50.0 (29.9) | 23.6-30.6 | 24.4-31.3 | 33.1-41.5 |
+| Go (Reverse) | 23.7-34.6 (27.2) | 23.0-37.6 | 22.2-30.2 | 34.6-57.6 |
+| isolated Python | 24.1-33.9 (24.8) | 24.0-36.7 | 24.1-36.6 | 37.8-44.2 |
+
+Without busy polling (a worker started with `ATOMITON_WORKER_SPIN_US=0`, the engine's spin off):
+
+| runtime | kernel's placement | apart | together |
+| --- | ---: | ---: | ---: |
+| Node.js | 77.1-112.4 | 70.7-96.9 | 32.3-58.6 |
+| Go (Reverse) | 47.7-88.1 | 67.4-108.0 | 33.4-44.3 |
+| isolated Python | 72.4-108.1 | 71.4-93.0 | 36.0-41.4 |
 
 | runtime | worker per call: ms, speed-up | launcher per call: ms, speed-up |
 | --- | ---: | ---: |
-| Node.js | 84-96, 1,392-1,915x | `node -e` 50-60, 840-1,134x |
-| Go (Reverse) | 1.3-1.5, 24-33x | `go run` 60-72, 1,173-1,497x |
-| isolated Python | 67-82, 1,312-1,723x | `python -c` 14-17, 259-389x |
+| Node.js | 90-124, 1,944-4,073x | `node -e` 52-58, 1,114-2,118x |
+| Go (Reverse) | 1.5-1.8, 45-69x | `go run` 64-89, 2,126-3,007x |
+| isolated Python | 75-86, 2,365-3,518x | `python -c` 16-20, 465-789x |
 
 ## Against the targets (<= 60 µs warm, >= 800x a process per call)
 
-- **<= 60 µs**: met by Go in all ten runs and by Node.js and isolated Python in nine (one run
-  each at 63.5 and 62.7 µs, whose placement rows, measured seconds later on the same worker,
-  came in at 43-53 µs: the host was busy for a while). All 90 pinned or kernel-placed
-  measurements with busy polling were at or under 58.2 µs; without busy polling only the
-  one-vCPU placement meets it.
-- **>= 800x a process per call**: Node.js meets it against both baselines. Isolated Python
-  meets it against its worker per call (the worker starts in 67-82 ms) but not against a bare
-  `python -c` (~15 ms: 800x would need ~18 µs, less than the engine's own asyncio round trip
-  through `cat`, ~23 µs). Go meets it against `go run` but not against its prebuilt worker
-  binary started per call (~1.4 ms: 800x of that is 1.75 µs a call, under twice the in-process
-  Rust native call, 0.92 µs, which crosses no process boundary and encodes no JSON).
+- **<= 60 µs**: met by all three runtimes in all ten runs (the slowest run 50.0 µs, Node.js),
+  and by every one of the 90 placed measurements with busy polling (at most 57.6 µs).
+- **>= 800x a process per call**: Node.js meets it against both baselines in every run.
+  Isolated Python meets it against its worker program per call, and reaches 465-789x against
+  a bare `python -c` (16-20 ms: 800x would need 20-25 µs a call, about what it now takes,
+  24-25 µs in eight runs of ten). Go meets it against `go run` but not against its prebuilt
+  worker binary started per call (~1.6 ms: 800x of that is ~2 µs a call, about twice the
+  in-process Rust native call, 0.92 µs, which crosses no process and encodes no JSON).
 """
 
 
