@@ -45,9 +45,12 @@ from atomiton.runtimes.worker.supervisor import WorkerPool, WorkerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "workers.md"
-ROUNDS, ROUND_CALLS, WARM_UP = 5, 1000, 2000
+ROUNDS, ROUND_CALLS, WARM_UP = 5, 1000, 5000
 SPAWN_CALLS = 30
-ECHO_JS = "export const echo = (inputs) => ({ output: inputs.value });\n"
+ECHO_JS = (
+    "export const echo = (inputs) => ({ output: inputs.value });\n"
+    "export const echoAsync = async (inputs) => ({ output: inputs.value });\n"
+)
 ECHO_PY = "def echo(value):\n    return value\n"
 SPAWN_JS = "process.stdout.write(JSON.stringify({output: JSON.parse(process.argv[1]).value}))"
 SPAWN_PY = "import json, sys; print(json.dumps({'output': json.loads(sys.argv[1])['value']}))"
@@ -145,8 +148,8 @@ Case = tuple[Callable[[], Runtime], NodeCall, Launcher]
 """How to make the runtime, the call to time, and its language's launcher per call."""
 
 
-def node_case(folder: Path, node: str) -> Case:
-    spec = RuntimeSpec("javascript", "echo.mjs", "echo", str(folder))
+def node_case(folder: Path, node: str, handler: str = "echo") -> Case:
+    spec = RuntimeSpec("javascript", "echo.mjs", handler, str(folder))
     call = NodeCall(
         "r", "n", NodeDefinition(id="echo", runtime=spec), {"value": 1}, {}, artifact_dir=folder
     )
@@ -391,6 +394,7 @@ async def main() -> None:
         cases: list[tuple[str, Case]] = []
         if node:
             cases.append(("Node.js", node_case(folder, node)))
+            cases.append(("Node.js, async handler", node_case(folder, node, "echoAsync")))
         if shutil.which("go"):
             cases.append(("Go (example Reverse)", go_case(folder)))
         cases.append(("isolated Python", python_case(folder)))
@@ -444,11 +448,12 @@ async def main() -> None:
 HEADER = """# Worker runtimes: warm round trip versus a process per call
 
 `bench/bench_runtime_workers.py` (run: `python bench/bench_runtime_workers.py`; about 15 s).
-A trivial node (Node.js and Python: `{value} -> {output: value}`; Go: the example `Reverse`)
+A trivial node (Node.js and Python: `{value} -> {output: value}`, for Node.js also as an `async`
+function, which answers from a promise; Go: the example `Reverse`)
 called through the real runtime `invoke` (NodeCall -> `execute` frame -> worker -> result frame
--> NodeResult) on one warm worker, 5 rounds of 1,000 calls after 2,000 warm-up calls (after
-200, the Node.js worker's first rounds spread 27-59 µs over ten runs while later ones on the
-same worker took 24-34: it had not reached its steady state), on the loop
+-> NodeResult) on one warm worker, 5 rounds of 1,000 calls after 5,000 warm-up calls (a new
+Node.js worker takes 130-170 µs a call over its first 1,000 calls and 55-80 over the next, as
+V8 compiles its hot functions; it settles after ~3,000), on the loop
 `atomiton run` uses (busy polling on, see below). Two baselines per runtime, in the same run:
 
 - **worker per call**: the runtime's own worker program (same argv, environment and folder as

@@ -60,19 +60,35 @@ function describe(err) {
 
 let current = null; // the running Call
 
-// The AbortController of a call, made on first use: most handlers never look at ctx.signal.
+// A running call. Its AbortController is made on first use (most handlers never look at
+// ctx.signal, and making one costs microseconds); stopped() settles when a cancel arrives, for
+// executeAsync to race against the handler.
 class Call {
   constructor(id) {
     this.id = id;
+    this.cancelled = false;
     this.controller_ = null;
+    this.onCancel = null;
   }
 
   get controller() {
-    return (this.controller_ ??= new AbortController());
+    if (this.controller_ === null) {
+      this.controller_ = new AbortController();
+      if (this.cancelled) this.controller_.abort();
+    }
+    return this.controller_;
   }
 
-  get aborted() {
-    return this.controller_ !== null && this.controller_.signal.aborted;
+  stopped() {
+    return new Promise((resolve) => {
+      this.onCancel = resolve;
+    });
+  }
+
+  cancel() {
+    this.cancelled = true;
+    this.controller_?.abort();
+    this.onCancel?.();
   }
 }
 
@@ -87,7 +103,7 @@ function context(id, params, call) {
       return call.controller.signal;
     },
     get cancelled() {
-      return call.aborted;
+      return call.cancelled;
     },
     progress(percent, message = '') {
       send({ jsonrpc: '2.0', method: 'progress', params: { requestId: id, percent: Number(percent), message: String(message) } });
@@ -123,9 +139,8 @@ function execute(id, params) {
 
 async function executeAsync(id, params, started) {
   const call = started?.call ?? new Call(id);
-  const { controller } = call;
   current = call;
-  const aborted = new Promise((resolve) => controller.signal.addEventListener('abort', resolve, { once: true }));
+  const stopped = call.stopped();
   try {
     let running;
     if (started) {
@@ -136,16 +151,19 @@ async function executeAsync(id, params, started) {
       running = Promise.resolve().then(() => handler(params.inputs ?? {}, params.parameters ?? {}, ctx));
     }
     running.catch(() => {}); // a failure after cancellation has no one to report to
-    const value = await Promise.race([running, aborted.then(() => aborted)]);
-    if (controller.signal.aborted) return fail(id, CODES.cancelled, `request ${id} was cancelled`, { name: 'AbortError', message: `request ${id} was cancelled`, stack: '' });
+    const value = await Promise.race([running, stopped]);
+    if (call.cancelled) return fail(id, CODES.cancelled, `request ${id} was cancelled`, { name: 'AbortError', message: `request ${id} was cancelled`, stack: '' });
     reply(id, { outputs: outputsFromReturn(value, params.outputPorts) });
   } catch (err) {
-    if (controller.signal.aborted) return fail(id, CODES.cancelled, `request ${id} was cancelled`, err);
+    if (call.cancelled) return fail(id, CODES.cancelled, `request ${id} was cancelled`, err);
     if (err instanceof HandlerError) return fail(id, CODES.unknownNode, err.message, err);
     const info = describe(err);
     fail(id, CODES.nodeFailed, `${info.type}: ${info.message}`, err);
   } finally {
-    if (current?.id === id) current = null;
+    if (current?.id === id) {
+      current = null;
+      setImmediate(awaitNext); // after this turn's other callbacks, as the data event does
+    }
   }
 }
 
@@ -183,7 +201,7 @@ function dispatch(message) {
     case 'execute': return execute(id, params);
     case 'evaluate': return runEvaluate(id, params);
     case 'cancel':
-      if (current && current.id === params.requestId) current.controller.abort();
+      if (current && current.id === params.requestId) current.cancel();
       return undefined;
     case 'initialize': return initialize(id, params);
     case 'shutdown': return reply(id, null);
@@ -215,13 +233,17 @@ try {
   process.stderr.write(`atomiton Node.js worker: ${err.message}\n`);
   process.exit(2);
 }
-process.stdin.on('data', (chunk) => {
-  receive(chunk);
-  // Answered, and no call is waiting on a promise: poll for the next request a moment before
-  // going back to the event loop, so that back-to-back calls find this worker awake.
+// Answered, and no call is waiting on a promise: poll for the next request a moment before
+// going back to the event loop, so that back-to-back calls find this worker awake.
+function awaitNext() {
   for (let next; current === null && (next = idle.read(0)) !== null;) {
     if (next.length === 0) process.exit(0); // end of input, as 'end' below
     receive(next);
   }
+}
+
+process.stdin.on('data', (chunk) => {
+  receive(chunk);
+  awaitNext();
 });
 process.stdin.on('end', () => process.exit(0));

@@ -34,6 +34,7 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "nodes" / "typescri
 
 NODES_JS = """
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 export const echo = (inputs) => ({ output: inputs.value });
 export function chatty(inputs, parameters, ctx) {
@@ -47,6 +48,11 @@ export async function nap(inputs, parameters, ctx) {
   console.error('napping for', inputs.ms, 'ms');
   await sleep(inputs.ms);
   return 'rested';
+}
+export async function waitForAbort(inputs, parameters, ctx) {
+  ctx.progress(1, 'started');
+  await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+  writeFileSync(inputs.marker, `signal ${ctx.signal.aborted} cancelled ${ctx.cancelled}`);
 }
 export async function spawnAndWait(inputs, parameters, ctx) {
   const child = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -194,6 +200,28 @@ async def test_cancellation_kills_the_worker_and_its_children(
         call(definition(tmp_path, "echo"), {"value": 3}, tmp_path), Recorder()
     )
     assert result.outputs == {"output": 3}
+
+
+async def test_a_cooperative_node_sees_the_cancel(
+    runtime: JavaScriptRuntime, tmp_path: Path
+) -> None:
+    """ctx.signal aborts and ctx.cancelled turns true; the worker answers the cancel at once
+    (before the grace period ends)."""
+    marker = tmp_path / "seen.txt"
+    rec = Recorder()
+    node = definition(tmp_path, "waitForAbort")
+    task = asyncio.create_task(runtime.invoke(call(node, {"marker": str(marker)}, tmp_path), rec))
+    await asyncio.wait_for(rec.started.wait(), 20)
+    start = time.perf_counter()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.perf_counter() - start < 0.3, "the worker answered the cancel in its grace"
+    for _ in range(100):  # the worker may still be writing it as the engine kills it
+        if marker.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert marker.read_text() == "signal true cancelled true"
 
 
 async def test_worker_killed_mid_call_fails_the_call_and_the_next_succeeds(
