@@ -51,7 +51,7 @@ ECHO_JS = (
     "export const echo = (inputs) => ({ output: inputs.value });\n"
     "export const echoAsync = async (inputs) => ({ output: inputs.value });\n"
 )
-ECHO_PY = "def echo(value):\n    return value\n"
+ECHO_PY = "def echo(value):\n    return value\n\n\nasync def echo_async(value):\n    return value\n"
 SPAWN_JS = "process.stdout.write(JSON.stringify({output: JSON.parse(process.argv[1]).value}))"
 SPAWN_PY = "import json, sys; print(json.dumps({'output': json.loads(sys.argv[1])['value']}))"
 
@@ -161,8 +161,8 @@ def node_case(folder: Path, node: str, handler: str = "echo") -> Case:
     )
 
 
-def python_case(folder: Path) -> Case:
-    spec = RuntimeSpec("python", "bench_echo", "echo", str(folder / "bench_echo.py"), True)
+def python_case(folder: Path, handler: str = "echo") -> Case:
+    spec = RuntimeSpec("python", "bench_echo", handler, str(folder / "bench_echo.py"), True)
     call = NodeCall(
         "r", "n", NodeDefinition(id="echo", runtime=spec), {"value": 1}, {}, artifact_dir=folder
     )
@@ -398,6 +398,7 @@ async def main() -> None:
         if shutil.which("go"):
             cases.append(("Go (example Reverse)", go_case(folder)))
         cases.append(("isolated Python", python_case(folder)))
+        cases.append(("isolated Python, async function", python_case(folder, "echo_async")))
         for name, (make, call, launcher) in cases:
             floors.append((cat_floor_sync(), await cat_floor_async()))
             rows.append(await bench_case(name, make, call, launcher))
@@ -448,8 +449,8 @@ async def main() -> None:
 HEADER = """# Worker runtimes: warm round trip versus a process per call
 
 `bench/bench_runtime_workers.py` (run: `python bench/bench_runtime_workers.py`; about 15 s).
-A trivial node (Node.js and Python: `{value} -> {output: value}`, for Node.js also as an `async`
-function, which answers from a promise; Go: the example `Reverse`)
+A trivial node (Node.js and Python: `{value} -> {output: value}`, also as an `async` function;
+Go: the example `Reverse`)
 called through the real runtime `invoke` (NodeCall -> `execute` frame -> worker -> result frame
 -> NodeResult) on one warm worker, 5 rounds of 1,000 calls after 5,000 warm-up calls (a new
 Node.js worker takes 130-170 µs a call over its first 1,000 calls and 55-80 over the next, as

@@ -35,7 +35,7 @@ from atomiton.runtimes.base import NodeCall
 from atomiton.runtimes.isolated import IsolatedPythonRuntime
 
 NODES_PY = """
-import asyncio, os, subprocess, sys, time
+import asyncio, contextvars, os, subprocess, sys, time
 import polars as pl
 from atomiton.nodes.context import NodeContext
 
@@ -68,6 +68,18 @@ def cooperative(ctx: NodeContext):
 async def coro(value):
     await asyncio.sleep(0)
     return {"left": value, "right": -value}
+
+calls_seen = contextvars.ContextVar("calls_seen", default=0)
+
+async def leaves_a_task(marker, linger):
+    async def later():
+        await asyncio.sleep(0.05)
+        open(marker, "w").write("a task outlived its call")
+    if not linger:
+        asyncio.get_running_loop().create_task(later())
+    calls_seen.set(calls_seen.get() + 1)
+    await asyncio.sleep(linger)
+    return calls_seen.get()
 
 def table(frame, blob):
     return {"rows": frame.height, "doubled": frame.with_columns(pl.col("a") * 2), "size": len(blob)}
@@ -156,6 +168,21 @@ async def test_async_function_with_several_outputs(
         call(module, "coro", {"value": 5}, outputs=("left", "right")), Recorder()
     )
     assert result.outputs == {"left": 5, "right": -5}
+
+
+async def test_async_calls_are_isolated_as_asyncio_run_would(
+    runtime: IsolatedPythonRuntime, module: Path, tmp_path: Path
+) -> None:
+    """Async nodes share one event loop in the worker, but each call gets a fresh context and
+    the tasks it leaves behind are cancelled when it returns."""
+    marker = tmp_path / "late.txt"
+    for linger in (0.0, 0.2):  # the first call leaves a task that would fire during the second
+        result = await runtime.invoke(
+            call(module, "leaves_a_task", {"marker": str(marker), "linger": linger}), Recorder()
+        )
+        assert result.outputs == {"output": 1}
+    assert len(runtime.pool.pids) == 1  # both calls ran on the same worker
+    assert not marker.exists()
 
 
 async def test_tables_and_bytes_travel_by_reference(
