@@ -499,42 +499,53 @@ vCPU: a frame through `cat` takes ~46 µs across vCPUs and ~5 µs on one.
   handler inside the `data` event that brought the request, one `fs.writeSync` per frame; the
   Go SDK runs a call on the goroutine that read it, decodes an `execute` in one pass and builds
   the response around the encoded result.
+- **Async nodes**: a Node.js handler that returns a promise is answered from a microtask, and
+  the worker then polls for the next request as it does after a plain function (without that,
+  and with an AbortController made per call, it took ~58 µs); the Python worker runs async
+  nodes as tasks on one event loop kept for its life, ~8 µs more than a plain function
+  (`asyncio.run` per call took ~123 µs).
 
-## Ten runs, 2026-11-27 (quiet machine, load average under 1.3)
+## Ten runs, 2026-11-27 (quiet machine, load average under 1.5)
 
 Median µs per call of each run: range over the ten runs (median of the ten). "Apart" and
 "together" are the pinned placements of the second table; the speed-ups are each run's own.
 
 | runtime | warm invoke | kernel's placement | apart | together |
 | --- | ---: | ---: | ---: | ---: |
-| Node.js | 26.4-50.0 (29.9) | 23.6-30.6 | 24.4-31.3 | 33.1-41.5 |
-| Go (Reverse) | 23.7-34.6 (27.2) | 23.0-37.6 | 22.2-30.2 | 34.6-57.6 |
-| isolated Python | 24.1-33.9 (24.8) | 24.0-36.7 | 24.1-36.6 | 37.8-44.2 |
+| Node.js | 23.7-33.3 (24.8) | 23.8-27.8 | 22.6-36.5 | 32.7-45.0 |
+| Node.js, async handler | 24.7-31.9 (27.1) | 24.4-30.8 | 24.2-37.7 | 33.7-47.0 |
+| Go (Reverse) | 24.7-35.1 (26.5) | 24.6-40.6 | 22.7-37.6 | 34.7-42.8 |
+| isolated Python | 23.7-33.9 (24.9) | 23.9-29.6 | 23.9-43.4 | 37.4-42.0 |
+| isolated Python, async | 32.9-38.7 (34.2) | 32.0-34.8 | 31.9-55.1 | 58.6-65.7 |
 
 Without busy polling (a worker started with `ATOMITON_WORKER_SPIN_US=0`, the engine's spin off):
 
 | runtime | kernel's placement | apart | together |
 | --- | ---: | ---: | ---: |
-| Node.js | 77.1-112.4 | 70.7-96.9 | 32.3-58.6 |
-| Go (Reverse) | 47.7-88.1 | 67.4-108.0 | 33.4-44.3 |
-| isolated Python | 72.4-108.1 | 71.4-93.0 | 36.0-41.4 |
+| Node.js | 66.7-123.0 | 71.4-100.5 | 30.8-36.4 |
+| Node.js, async handler | 73.5-137.1 | 70.4-126.8 | 34.6-43.3 |
+| Go (Reverse) | 54.7-65.2 | 65.8-107.0 | 33.7-58.8 |
+| isolated Python | 69.3-129.6 | 71.4-119.2 | 35.6-54.0 |
+| isolated Python, async | 84.3-140.2 | 80.7-145.1 | 55.1-60.7 |
 
 | runtime | worker per call: ms, speed-up | launcher per call: ms, speed-up |
 | --- | ---: | ---: |
-| Node.js | 90-124, 1,944-4,073x | `node -e` 52-58, 1,114-2,118x |
-| Go (Reverse) | 1.5-1.8, 45-69x | `go run` 64-89, 2,126-3,007x |
-| isolated Python | 75-86, 2,365-3,518x | `python -c` 16-20, 465-789x |
+| Node.js | 89-103, 3,024-4,082x | `node -e` 53-60, 1,748-2,349x |
+| Go (Reverse) | 1.5-1.8, 46-74x | `go run` 61-82, 2,117-2,886x |
+| isolated Python | 74-92, 2,550-3,702x | `python -c` 16-18, 523-754x |
 
 ## Against the targets (<= 60 µs warm, >= 800x a process per call)
 
-- **<= 60 µs**: met by all three runtimes in all ten runs (the slowest run 50.0 µs, Node.js),
-  and by every one of the 90 placed measurements with busy polling (at most 57.6 µs).
+- **<= 60 µs**: met by every runtime in all ten runs (the slowest run 38.7 µs, an async Python
+  node), and by every placed measurement with busy polling but one kind: an async Python node
+  with the engine and its worker pinned to one vCPU (58.6-65.7 µs; 55-61 without polling),
+  where the worker's event loop and the engine share one CPU.
 - **>= 800x a process per call**: Node.js meets it against both baselines in every run.
-  Isolated Python meets it against its worker program per call, and reaches 465-789x against
-  a bare `python -c` (16-20 ms: 800x would need 20-25 µs a call, about what it now takes,
-  24-25 µs in eight runs of ten). Go meets it against `go run` but not against its prebuilt
-  worker binary started per call (~1.6 ms: 800x of that is ~2 µs a call, about twice the
-  in-process Rust native call, 0.92 µs, which crosses no process and encodes no JSON).
+  Isolated Python meets it against its worker program per call, and reaches 523-754x against
+  a bare `python -c` (16-18 ms: 800x would need 20-22 µs a call; it takes 24-25 in most
+  runs). Go meets it against `go run` but not against its prebuilt worker binary started per
+  call (~1.6 ms: 800x of that is ~2 µs a call, about twice the in-process Rust native call,
+  0.92 µs, which crosses no process and encodes no JSON).
 """
 
 
