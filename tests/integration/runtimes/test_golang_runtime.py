@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_checks import SPIN_ERROR, SPIN_TEXT, idle_cpu_seconds
+from worker_checks import refuses_a_spin_window_that_is_not_a_number, sleeps_once_calls_stop
 
 from atomiton.errors import (
     NodeError,
@@ -257,21 +257,18 @@ async def test_missing_package_is_unavailable(tmp_path: Path) -> None:
 
 
 async def test_a_worker_sleeps_once_calls_stop(runtime: GoRuntime, package: Path) -> None:
-    """Back-to-back calls keep the worker polling for the next one; idle, it sleeps."""
-    for index in range(300):
+    async def one(index: int) -> None:
         result = await runtime.invoke(call(package, "Upper", text=f"call {index}"), NullReporter())
         assert result.outputs["output"] == f"CALL {index}"
-    (pid,) = runtime.worker_pids
-    assert await idle_cpu_seconds(pid) < 0.03
+
+    await sleeps_once_calls_stop(one, lambda: runtime.worker_pids)
 
 
 async def test_a_spin_window_that_is_not_a_number_stops_the_worker(
     package: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ATOMITON_WORKER_SPIN_US", SPIN_TEXT)
-    rt = GoRuntime(cache_dir=cache_dir, pool_size=1)
-    try:
-        with pytest.raises(RuntimeUnavailableError, match=SPIN_ERROR):
-            await rt.invoke(call(package, "Upper", text="x"), NullReporter())
-    finally:
-        await rt.aclose()
+    await refuses_a_spin_window_that_is_not_a_number(
+        monkeypatch,
+        lambda: GoRuntime(cache_dir=cache_dir, pool_size=1),
+        lambda rt: rt.invoke(call(package, "Upper", text="x"), NullReporter()),
+    )

@@ -16,20 +16,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 from worker_checks import (
-    SPIN_ERROR,
-    SPIN_TEXT,
     Recorder,
     group_gone,
-    idle_cpu_seconds,
     live_in_group,
+    refuses_a_spin_window_that_is_not_a_number,
+    sleeps_once_calls_stop,
 )
 
-from atomiton.errors import (
-    NodeError,
-    NodeTimeoutError,
-    RuntimeUnavailableError,
-    WorkerCrashedError,
-)
+from atomiton.errors import NodeError, NodeTimeoutError, WorkerCrashedError
 from atomiton.nodes.definition import NodeDefinition, PortSpec, RuntimeSpec
 from atomiton.runtimes.base import NodeCall
 from atomiton.runtimes.isolated import IsolatedPythonRuntime
@@ -286,26 +280,21 @@ async def test_a_pool_of_two_runs_two_calls_at_once(
 async def test_a_worker_sleeps_once_calls_stop(
     runtime: IsolatedPythonRuntime, module: Path
 ) -> None:
-    """Back-to-back calls keep the worker polling for the next one; idle, it sleeps."""
-    for value in range(300):
-        result = await runtime.invoke(
-            call(module, "chatty", {"value": value}, parameters={"factor": 1}), Recorder()
-        )
-        assert result.outputs == {"output": value}
-    (pid,) = runtime.pool.pids
-    assert await idle_cpu_seconds(pid) < 0.03
+    async def one(value: int) -> None:
+        chatty = call(module, "chatty", {"value": value}, parameters={"factor": 1})
+        assert (await runtime.invoke(chatty, Recorder())).outputs == {"output": value}
+
+    await sleeps_once_calls_stop(one, lambda: runtime.pool.pids)
 
 
 async def test_a_spin_window_that_is_not_a_number_stops_the_worker(
     module: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ATOMITON_WORKER_SPIN_US", SPIN_TEXT)
-    rt = IsolatedPythonRuntime(pool_size=1)
-    try:
-        with pytest.raises(RuntimeUnavailableError, match=SPIN_ERROR):
-            await rt.invoke(call(module, "fail", {"x": 1}), Recorder())
-    finally:
-        await rt.aclose()
+    await refuses_a_spin_window_that_is_not_a_number(
+        monkeypatch,
+        lambda: IsolatedPythonRuntime(pool_size=1),
+        lambda rt: rt.invoke(call(module, "fail", {"x": 1}), Recorder()),
+    )
 
 
 def test_check_names_missing_handler_and_file(tmp_path: Path) -> None:

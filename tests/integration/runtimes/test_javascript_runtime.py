@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 from worker_checks import (
-    SPIN_ERROR,
-    SPIN_TEXT,
     Recorder,
     group_gone,
-    idle_cpu_seconds,
     live_in_group,
+    refuses_a_spin_window_that_is_not_a_number,
+    sleeps_once_calls_stop,
 )
 
 from atomiton.errors import NodeError, NodeTimeoutError, RuntimeUnavailableError, WorkerCrashedError
@@ -311,23 +310,20 @@ async def test_a_worker_that_cannot_start_is_unavailable(tmp_path: Path) -> None
 
 
 async def test_a_worker_sleeps_once_calls_stop(runtime: JavaScriptRuntime, tmp_path: Path) -> None:
-    """Back-to-back calls keep the worker polling for the next one; idle, it sleeps."""
     echo = definition(tmp_path, "echo")
-    for value in range(300):
-        assert (
-            await runtime.invoke(call(echo, {"value": value}, tmp_path), Recorder())
-        ).outputs == {"output": value}
-    (pid,) = runtime.pool.pids
-    assert await idle_cpu_seconds(pid) < 0.03
+
+    async def one(value: int) -> None:
+        result = await runtime.invoke(call(echo, {"value": value}, tmp_path), Recorder())
+        assert result.outputs == {"output": value}
+
+    await sleeps_once_calls_stop(one, lambda: runtime.pool.pids)
 
 
 async def test_a_spin_window_that_is_not_a_number_stops_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ATOMITON_WORKER_SPIN_US", SPIN_TEXT)
-    rt = JavaScriptRuntime(pool_size=1, cache_dir=tmp_path / "cache")
-    try:
-        with pytest.raises(RuntimeUnavailableError, match=SPIN_ERROR):
-            await rt.evaluate("x => x", args=[1])
-    finally:
-        await rt.aclose()
+    await refuses_a_spin_window_that_is_not_a_number(
+        monkeypatch,
+        lambda: JavaScriptRuntime(pool_size=1, cache_dir=tmp_path / "cache"),
+        lambda rt: rt.evaluate("x => x", args=[1]),
+    )

@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pytest
+
+from atomiton.errors import RuntimeUnavailableError
 
 
 class Recorder:
@@ -53,16 +59,44 @@ SPIN_TEXT = "fast please"
 SPIN_ERROR = r"ATOMITON_WORKER_SPIN_US=.fast please. is not a number.*0 turns it off"
 
 
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+R = TypeVar("R", bound=Closable)
+
+
+async def refuses_a_spin_window_that_is_not_a_number(
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[], R],
+    first_call: Callable[[R], Awaitable[object]],
+) -> None:
+    """A runtime made (and its worker started) with ``SPIN_TEXT`` fails with the worker's
+    message, which names the variable and how to set it."""
+    monkeypatch.setenv("ATOMITON_WORKER_SPIN_US", SPIN_TEXT)
+    runtime = make()
+    try:
+        with pytest.raises(RuntimeUnavailableError, match=SPIN_ERROR):
+            await first_call(runtime)
+    finally:
+        await runtime.aclose()
+
+
+async def sleeps_once_calls_stop(
+    call: Callable[[int], Awaitable[None]], pids: Callable[[], list[int]]
+) -> None:
+    """Back-to-back calls keep the one worker polling for the next; idle, it sleeps: a worker
+    polls for at most a window (100 µs by default) after each answer."""
+    for index in range(300):
+        await call(index)
+    (pid,) = pids()
+    await asyncio.sleep(0.02)
+    before = cpu_seconds(pid)
+    await asyncio.sleep(0.3)
+    assert cpu_seconds(pid) - before < 0.03
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of every thread of ``pid`` so far, to the nanosecond (Linux ``schedstat``)."""
     tasks = Path(f"/proc/{pid}/task").iterdir()
     return sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e9
-
-
-async def idle_cpu_seconds(pid: int, idle_s: float = 0.3) -> float:
-    """CPU seconds worker ``pid`` uses while no call is out for ``idle_s``: a worker polls for
-    its next request for at most a window (100 µs by default) after each answer, then sleeps."""
-    await asyncio.sleep(0.02)
-    before = cpu_seconds(pid)
-    await asyncio.sleep(idle_s)
-    return cpu_seconds(pid) - before
