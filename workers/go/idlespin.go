@@ -24,7 +24,8 @@ import (
 // arrives during a spin takes one step off it (one there already changes nothing), and a wait more
 // than 10 ms after the previous one starts afresh, so a burst of calls after a pause polls from
 // its first call. The same rule as the Python and Node.js workers'. Linux only; elsewhere the
-// worker blocks at once.
+// worker blocks at once. Once a call has watched its context (see Worker.watch), readAhead
+// reads while calls run, when no spin is due, so from then on the worker blocks at once too.
 
 // SpinEnv names the environment variable that sets the spin window, in microseconds.
 const SpinEnv = "ATOMITON_WORKER_SPIN_US"
