@@ -186,10 +186,10 @@ def main() -> None:
     lines.append("")
     for p in (CPU, CUDA):
         if f"node {p}" in timings:
-            node, bare, lists = (timings[f"{k} {p}"] for k in ("node", "raw", "raw+lists"))
+            via_node, bare, lists = (timings[f"{k} {p}"] for k in ("node", "raw", "raw+lists"))
             lines.append(
-                f"- on {p}: node / raw onnxruntime **{node / bare:.3f}x**, "
-                f"node / raw onnxruntime with `tolist()` **{node / lists:.3f}x**"
+                f"- on {p}: node / raw onnxruntime **{via_node / bare:.3f}x**, "
+                f"node / raw onnxruntime with `tolist()` **{via_node / lists:.3f}x**"
             )
     if has_cuda:
         speedup = timings[f"node {CPU}"] / timings[f"node {CUDA}"]

@@ -80,12 +80,12 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 
     @ray.remote(num_cpus=0.25, max_retries=0)
-    def inc_task(x: int = 0) -> int:
+    def inc_task(x: int) -> int:
         return x + 1
 
     def raw_chain_pipelined() -> float:
         t = time.perf_counter()
-        ref = inc_task.remote()
+        ref = inc_task.remote(0)
         for _ in range(n - 1):
             ref = inc_task.remote(ref)
         assert ray.get(ref) == n
@@ -93,7 +93,7 @@ def main() -> None:
 
     def raw_fan_pipelined() -> float:
         t = time.perf_counter()
-        src = inc_task.remote()
+        src = inc_task.remote(0)
         assert ray.get([inc_task.remote(src) for _ in range(n - 1)]) == [2] * (n - 1)
         return time.perf_counter() - t
 
@@ -104,7 +104,7 @@ def main() -> None:
         assert value == n
 
     async def stepwise_fan() -> None:
-        src = await inc_task.remote()
+        src = await inc_task.remote(0)
         assert await asyncio.gather(*(inc_task.remote(src) for _ in range(n - 1))) == [2] * (n - 1)
 
     def timed(coro: Callable[[], Any]) -> Callable[[], float]:

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import cProfile
 import datetime as dt
+import importlib.metadata
 import os
 import platform
 import pstats
@@ -252,9 +253,7 @@ def write(
     rows: list[tuple[str, dict[str, float]]],
     linear: list[tuple[int, float]],
 ) -> None:
-    import dask
-
-    versions = f"Python {platform.python_version()}, dask {dask.__version__}"
+    versions = f"Python {platform.python_version()}, dask {importlib.metadata.version('dask')}"
     if not args.skip_ray:
         import ray
 
