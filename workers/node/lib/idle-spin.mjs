@@ -15,6 +15,9 @@
 import { readSync } from 'node:fs';
 
 export const DEFAULT_SPIN_US = 100;
+// Where libuv leaves a stdin pipe non-blocking, so that a read with nothing to read returns
+// EAGAIN at once; elsewhere the worker does not spin.
+const POLLS_STDIN = new Set(['linux', 'darwin']);
 const MAX_BACKOFF = 8; // at worst, one wait in 2 ** 8 spins
 const FRESH_AFTER_NS = 10_000_000n; // a wait this long after the previous one starts afresh
 
@@ -37,8 +40,9 @@ export class IdleSpin {
   #buffer = Buffer.allocUnsafe(1 << 16);
 
   /** `spinUs`: the environment's text (see spinWindowNs). */
-  constructor(spinUs) {
-    this.windowNs = spinWindowNs(spinUs);
+  constructor(spinUs, platform = process.platform) {
+    const windowNs = spinWindowNs(spinUs); // checked everywhere, so a typo fails everywhere
+    this.windowNs = POLLS_STDIN.has(platform) ? windowNs : 0n;
     this.skip = 0; // waits left to go without spinning (the back-off)
     this.misses = 0; // windows that did not pay, less those that did (0 to MAX_BACKOFF)
     this.last = 0n; // when the previous wait began

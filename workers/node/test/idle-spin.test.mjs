@@ -98,3 +98,9 @@ test('a zero window never reads', () => {
   writeSync(write, 'request');
   assert.equal(new IdleSpin('0').read(read), null);
 });
+
+test('only where a stdin pipe reads without blocking', () => {
+  assert.equal(new IdleSpin('100', 'linux').windowNs, 100_000n);
+  assert.equal(new IdleSpin('100', 'win32').windowNs, 0n);
+  assert.throws(() => new IdleSpin('fast', 'win32'), /is not a number/);
+});
