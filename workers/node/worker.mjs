@@ -8,6 +8,8 @@
 //
 // Frames go out with one blocking fs.writeSync on fd 1: process.stdout is never touched (its
 // stream machinery costs microseconds per frame, and opening it would make fd 1 non-blocking).
+// Having answered, with no call waiting on a promise, the worker polls stdin for the next
+// request for a moment before it goes back to the event loop (lib/idle-spin.mjs).
 
 import { writeSync } from 'node:fs';
 import { EvaluateError, evaluate } from './lib/evaluate.mjs';
