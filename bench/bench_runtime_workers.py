@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
+from unittest import mock
 
 from atomiton.nodes.context import Reporter
 from atomiton.nodes.definition import NodeDefinition, RuntimeSpec
@@ -306,16 +307,9 @@ def pool_of(runtime: Runtime) -> WorkerPool:
 async def without_spin(make: Callable[[], Runtime], call: NodeCall) -> Runtime:
     """A runtime whose worker was started with ``ATOMITON_WORKER_SPIN_US=0`` (it blocks for
     each request at once), its first call made."""
-    saved = os.environ.get(busypoll.SPIN_ENV)
-    os.environ[busypoll.SPIN_ENV] = "0"
-    try:
+    with mock.patch.dict(os.environ, {busypoll.SPIN_ENV: "0"}):
         runtime = make()
         await runtime.invoke(call, NullReporter())
-    finally:
-        if saved is None:
-            del os.environ[busypoll.SPIN_ENV]
-        else:
-            os.environ[busypoll.SPIN_ENV] = saved
     return runtime
 
 
