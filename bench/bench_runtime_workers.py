@@ -40,7 +40,7 @@ from atomiton.runtimes.golang import GoRuntime
 from atomiton.runtimes.isolated import IsolatedPythonRuntime
 from atomiton.runtimes.javascript import JavaScriptRuntime
 from atomiton.runtimes.worker import busypoll
-from atomiton.runtimes.worker.framing import FrameDecoder, encode_frame
+from atomiton.runtimes.worker.framing import EncodedParams, FrameDecoder, encode_frame
 from atomiton.runtimes.worker.rpc import WorkerConnection
 from atomiton.runtimes.worker.supervisor import WorkerPool, WorkerSpec
 
@@ -91,7 +91,7 @@ async def cat_floor_async() -> float:
 
     async def echo() -> object:
         request_id = next(ids)
-        await cat._write({"jsonrpc": "2.0", "id": request_id, "result": None})
+        await cat._send(encode_frame({"jsonrpc": "2.0", "id": request_id, "result": None}))
         if selector is not None:
             selector.expect_answer()  # as send_request does
         return await cat.read_response(request_id)
@@ -205,7 +205,8 @@ async def first_execute(runtime: Runtime, call: NodeCall) -> dict[str, Any]:
         await runtime.invoke(call, NullReporter())
     finally:
         del pool.call
-    return dict(seen["execute"])
+    params = seen["execute"]
+    return params.decoded() if isinstance(params, EncodedParams) else dict(params)
 
 
 def worker_per_call(spec: WorkerSpec, params: dict[str, Any]) -> float:

@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 
 from atomiton.errors import NodeError, ProtocolError
+from atomiton.nodes.definition import NodeDefinition, PortSpec, RuntimeSpec
+from atomiton.runtimes.base import NodeCall
 from atomiton.runtimes.worker import (
     FrameDecoder,
     encode_frame,
@@ -18,6 +20,8 @@ from atomiton.runtimes.worker import (
     read_frame,
     resolve_value,
 )
+from atomiton.runtimes.worker.calls import encoded_execute_params, execute_params
+from atomiton.runtimes.worker.framing import EncodedParams, encode_body, encode_request
 
 MESSAGES: list[dict[str, Any]] = [
     {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "1.0"}},
@@ -102,6 +106,55 @@ async def test_read_frame_eof_inside_a_body_is_a_protocol_error() -> None:
     reader.feed_eof()
     with pytest.raises(ProtocolError, match="inside a frame body"):
         await read_frame(reader)
+
+
+def execute_calls(folder: Path) -> list[NodeCall]:
+    """Calls whose ``execute`` params cover every field: empty and full mappings, non-ASCII
+    text, a timeout, a retry, output ports, bytes inline."""
+    definition = NodeDefinition(
+        id="reverse-text",
+        runtime=RuntimeSpec("javascript", "reverse.mjs", "reverse"),
+        outputs=(PortSpec("output"), PortSpec("lengths")),
+    )
+    plain = NodeDefinition(id="echo", runtime=RuntimeSpec("python", "echo", "echo"))
+    return [
+        NodeCall("r", "n", plain, {}, {}, artifact_dir=folder),
+        NodeCall("r", "n", plain, {"value": 1}, {}, artifact_dir=folder),
+        NodeCall(
+            "run-0001",
+            "reverse-1",
+            definition,
+            {"text": "héllo wörld ✓", "raw": b"\x00\xff", "nested": {"a": [1, 2.5, None, True]}},
+            {"times": 2, "mode": "words"},
+            attempt=3,
+            artifact_dir=folder,
+            timeout_s=30.0,
+            variables={"user": "Zoë", "limit": 10},
+        ),
+        NodeCall("r", "n", plain, {"value": 1}, {}, artifact_dir=folder, timeout_s=0.0001),
+    ]
+
+
+def test_encoded_execute_params_are_the_bytes_of_the_params(tmp_path: Path) -> None:
+    """Cached fixed fields joined with each call's values: the same bytes as encoding the whole
+    params, so the canonical encoding (and the golden frames) still hold."""
+    for call in execute_calls(tmp_path) * 2:  # the second time round, from the cache
+        options: dict[str, Any] = {"module": "/srv/m.mjs", "handler": "h"}
+        encoded = encoded_execute_params(call, artifact_dir=tmp_path, **options)
+        params = execute_params(call, artifact_dir=tmp_path, **options)
+        assert encoded.body == encode_body(params)
+        assert encoded.decoded() == params
+        assert encode_request(7, "execute", encoded) == encode_frame(
+            {"jsonrpc": "2.0", "id": 7, "method": "execute", "params": params}
+        )
+
+
+def test_encode_request_takes_params_as_a_mapping_too() -> None:
+    params = {"protocolVersion": "1.0"}
+    assert encode_request(1, "initialize", params) == encode_frame(MESSAGES[0])
+    assert encode_request(1, "initialize", EncodedParams(b'{"protocolVersion":"1.0"}')) == (
+        encode_frame(MESSAGES[0])
+    )
 
 
 def test_small_bytes_travel_inline_large_bytes_by_reference(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from atomiton.errors import ProtocolError
 from atomiton.nodes.context import Reporter
 from atomiton.runtimes.base import NodeCall, NodeResult
+from atomiton.runtimes.worker.framing import EncodedParams, encode_body
 from atomiton.runtimes.worker.refs import encode_value, resolve_value
 from atomiton.runtimes.worker.supervisor import CallContext, WorkerPool
 
@@ -40,12 +42,80 @@ def _encoded(values: Mapping[str, Any], artifact_dir: Path) -> Any:
     return encode_value(dict(values), artifact_dir) if values else {}
 
 
+def encoded_execute_params(
+    call: NodeCall, *, module: str, handler: str, artifact_dir: Path
+) -> EncodedParams:
+    """:func:`execute_params` in canonical JSON, the same bytes ``encode_body`` makes of it.
+
+    Most of an ``execute`` request is the same for every call of one node attempt (run, node,
+    module, handler, artifact dir ...): that is encoded once and cached, and each call encodes
+    only its inputs, parameters and variables. Encoding the whole dict took ~4 µs of a ~24 µs
+    warm call.
+    """
+    timeout_ms = max(1, round(call.timeout_s * 1000)) if call.timeout_s else None
+    definition = call.definition
+    head, tail = _fixed_parts(
+        call.run_id,
+        call.node_id,
+        call.attempt,
+        definition.id,
+        module,
+        handler,
+        str(artifact_dir),
+        timeout_ms,
+        definition.output_names,
+    )
+    return EncodedParams(
+        b'%b%b,"parameters":%b%b%b}'
+        % (
+            head,
+            _encoded_json(call.inputs, artifact_dir),
+            _encoded_json(call.parameters, artifact_dir),
+            tail,
+            _encoded_json(call.variables, artifact_dir),
+        )
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _fixed_parts(
+    run_id: str,
+    node_id: str,
+    attempt: int,
+    node_type: str,
+    module: str,
+    handler: str,
+    artifact_dir: str,
+    timeout_ms: int | None,
+    output_ports: tuple[str, ...],
+) -> tuple[bytes, bytes]:
+    """The encoded params up to ``"inputs":``, and from after ``parameters`` to ``"variables":``,
+    in :func:`execute_params`'s key order."""
+    head = {
+        "runId": run_id,
+        "nodeId": node_id,
+        "attempt": attempt,
+        "nodeType": node_type,
+        "module": module,
+        "handler": handler,
+    }
+    tail = {"artifactDir": artifact_dir, "timeoutMs": timeout_ms, "outputPorts": list(output_ports)}
+    return (
+        encode_body(head)[:-1] + b',"inputs":',
+        b"," + encode_body(tail)[1:-1] + b',"variables":',
+    )
+
+
+def _encoded_json(values: Mapping[str, Any], artifact_dir: Path) -> bytes:
+    return encode_body(encode_value(dict(values), artifact_dir)) if values else b"{}"
+
+
 async def execute(
     pool: WorkerPool, call: NodeCall, reporter: Reporter, *, module: str, handler: str
 ) -> NodeResult:
     """Run ``call`` on a worker of ``pool`` and read its outputs back (references resolved)."""
     artifact_dir = absolute(call.artifact_dir)
-    params = execute_params(call, module=module, handler=handler, artifact_dir=artifact_dir)
+    params = encoded_execute_params(call, module=module, handler=handler, artifact_dir=artifact_dir)
     result = await pool.call(
         "execute",
         params,

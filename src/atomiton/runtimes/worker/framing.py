@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _json  # the C accelerators behind json, called directly on the hot path
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -51,6 +52,47 @@ def encode_frame(message: Mapping[str, Any]) -> bytes:
     """One complete frame: header plus canonical body."""
     body = encode_body(message)
     return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+class EncodedParams:
+    """A request's ``params`` object already in canonical JSON, spliced into the frame as it is.
+
+    For the ``execute`` request, whose fixed fields (run, node, module, handler ...) are encoded
+    once per node attempt and joined with its inputs each call (:mod:`.calls`): the frame is the
+    same bytes :func:`encode_frame` makes of the message with these params decoded.
+    """
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def decoded(self) -> dict[str, Any]:
+        return decode_body(self.body)
+
+    def __repr__(self) -> str:
+        return f"EncodedParams({self.body[:80]!r})"
+
+
+def encode_request(
+    request_id: int, method: str, params: Mapping[str, Any] | EncodedParams
+) -> bytes:
+    """The frame of a request: ``encode_frame`` of ``{jsonrpc, id, method, params}``."""
+    if not isinstance(params, EncodedParams):
+        return encode_frame(
+            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        )
+    body = b'{"jsonrpc":"2.0","id":%d,"method":%b,"params":%b}' % (
+        request_id,
+        _encoded_method(method),
+        params.body,
+    )
+    return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_method(method: str) -> bytes:
+    return "".join(_encode(method, 0)).encode("utf-8")
 
 
 def parse_header(block: bytes) -> int:

@@ -26,7 +26,12 @@ from typing import Any
 
 from atomiton.errors import ProtocolError
 from atomiton.runtimes.worker.busypoll import selector_of
-from atomiton.runtimes.worker.framing import FrameDecoder, encode_frame
+from atomiton.runtimes.worker.framing import (
+    EncodedParams,
+    FrameDecoder,
+    encode_frame,
+    encode_request,
+)
 
 PROTOCOL_VERSION = "1.0"
 
@@ -172,12 +177,15 @@ class WorkerConnection:
         self.info = result
         return result
 
-    async def send_request(self, method: str, params: Mapping[str, Any] | None = None) -> int:
+    async def send_request(
+        self, method: str, params: Mapping[str, Any] | EncodedParams | None = None
+    ) -> int:
         self._next_id += 1
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        await self._write(message)
+        if params is None:
+            frame = encode_frame({"jsonrpc": "2.0", "id": self._next_id, "method": method})
+        else:
+            frame = encode_request(self._next_id, method, params)
+        await self._send(frame)
         if self._spinner is not None:
             self._spinner.expect_answer()
         return self._next_id
@@ -186,7 +194,7 @@ class WorkerConnection:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = params
-        await self._write(message)
+        await self._send(encode_frame(message))
 
     async def read_response(
         self, request_id: int, on_notification: Notification | None = None
@@ -233,7 +241,7 @@ class WorkerConnection:
     async def request(
         self,
         method: str,
-        params: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | EncodedParams | None = None,
         on_notification: Notification | None = None,
     ) -> Any:
         return await self.read_response(await self.send_request(method, params), on_notification)
@@ -262,9 +270,8 @@ class WorkerConnection:
                 pass
         return await self.kill()
 
-    async def _write(self, message: Mapping[str, Any]) -> None:
+    async def _send(self, frame: bytes) -> None:
         """Send one frame: a single ``os.write`` unless the pipe is full."""
-        frame = encode_frame(message)
         if not self._pipes_open or self._write_failed:
             raise await self._exited()
         if not self._unsent:

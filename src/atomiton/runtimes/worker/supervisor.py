@@ -30,6 +30,7 @@ from atomiton.errors import (
     WorkerCrashedError,
 )
 from atomiton.nodes.context import LOG_LEVELS, Reporter
+from atomiton.runtimes.worker.framing import EncodedParams
 from atomiton.runtimes.worker.rpc import (
     CANCELLED,
     NODE_FAILED,
@@ -86,7 +87,7 @@ class WorkerPool:
     async def call(
         self,
         method: str,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | EncodedParams,
         *,
         reporter: Reporter | None = None,
         timeout_s: float | None = None,
@@ -167,7 +168,7 @@ class WorkerPool:
         self,
         worker: WorkerConnection,
         method: str,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | EncodedParams,
         reporter: Reporter | None,
         timeout_s: float | None,
         ctx: CallContext,
@@ -208,7 +209,7 @@ class WorkerPool:
         self,
         worker: WorkerConnection,
         method: str,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | EncodedParams,
         on_note: Any,
         deadline: asyncio.Timeout | None,
     ) -> Any:
