@@ -205,3 +205,131 @@ def test_a_zero_window_never_spins(pipe: tuple[int, int], monkeypatch: pytest.Mo
     spin = busypoll.IdleSpin(read_fd, spin_s=0.0)
     spin.wait()
     assert (spin.misses, spin.skip) == (0, 0)
+
+
+def answer_poller(fd: int, spin_s: float = 10.0) -> busypoll.AnswerPoller:
+    """A poller for ``fd`` on the running (busy-polling) loop, with an answer due now."""
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, busypoll.BusyPollLoop)
+    loop.busy_selector.spin_s = spin_s
+    poller = loop.answer_poller(fd)
+    assert poller is not None
+    loop.busy_selector.expect_answer()
+    return poller
+
+
+def test_an_answer_poller_returns_once_the_answer_is_there(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+
+    async def main() -> None:
+        poller = answer_poller(read_fd)
+        writer = write_soon(write_fd, b"answer")
+        start = time.monotonic()
+        assert poller.wait() is True
+        assert time.monotonic() - start < 5.0  # the answer, not the 10 s window, ended it
+        writer.join()
+
+    busypoll.run(main())
+
+
+def test_an_answer_poller_gives_way_to_other_io_of_the_loop(pipe: tuple[int, int]) -> None:
+    """Another descriptor the loop watches becomes readable mid-spin: the poll stops at once,
+    so another task's answer never waits for this one's."""
+    read_fd, _ = pipe
+    other_read, other_write = os.pipe()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(other_read, lambda: None)
+        try:
+            poller = answer_poller(read_fd)
+            writer = write_soon(other_write, b"someone else's answer")
+            start = time.monotonic()
+            assert poller.wait() is False
+            assert time.monotonic() - start < 5.0
+            writer.join()
+        finally:
+            loop.remove_reader(other_read)
+
+    try:
+        busypoll.run(main())
+    finally:
+        os.close(other_read)
+        os.close(other_write)
+
+
+def test_an_answer_poller_does_not_spin_while_the_loop_has_work(pipe: tuple[int, int]) -> None:
+    """A ready callback, or a timer due within the window, returns False without a poll."""
+    read_fd, _ = pipe
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        poller = answer_poller(read_fd)
+        handle: asyncio.Handle = loop.call_soon(lambda: None)
+        assert poller.wait() is False
+        handle.cancel()
+        await asyncio.sleep(0)  # the cancelled callback leaves the ready queue
+        timer = loop.call_later(5.0, lambda: None)  # due within the 10 s window
+        start = time.monotonic()
+        assert poller.wait() is False
+        assert time.monotonic() - start < 1.0
+        timer.cancel()
+
+    busypoll.run(main())
+
+
+def test_an_answer_poller_does_not_spin_past_its_window(pipe: tuple[int, int]) -> None:
+    read_fd, _ = pipe
+
+    async def main() -> None:
+        poller = answer_poller(read_fd, spin_s=0.02)
+        start = time.monotonic()
+        assert poller.wait() is False  # nothing came within 20 ms
+        assert 0.015 <= time.monotonic() - start < 1.0
+        assert poller.wait() is False  # no answer due any more: returns at once
+
+    busypoll.run(main())
+
+
+def test_no_answer_poller_without_a_window(pipe: tuple[int, int]) -> None:
+    read_fd, _ = pipe
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, busypoll.BusyPollLoop)
+        loop.busy_selector.spin_s = 0.0
+        assert loop.answer_poller(read_fd) is None
+
+    busypoll.run(main())
+
+
+QUICKER_ECHO = SLOW_ECHO.replace("time.sleep(0.2)", "time.sleep(0.05)")
+
+
+def test_a_task_waiting_in_place_does_not_hold_up_another_workers_answer() -> None:
+    """Two calls out at once: the task that sent last polls its own worker in place when the
+    other worker's answer lands, and gives way: the quicker call finishes first."""
+
+    async def main() -> list[str]:
+        selector = busypoll.selector_of(asyncio.get_running_loop())
+        assert selector is not None
+        selector.spin_s = 10.0  # a window longer than either call
+        slow = await WorkerConnection.spawn([sys.executable, "-c", SLOW_ECHO], name="slow")
+        quick = await WorkerConnection.spawn([sys.executable, "-c", QUICKER_ECHO], name="quick")
+        finished: list[str] = []
+
+        async def call(worker: WorkerConnection) -> None:
+            await worker.request("ping")
+            finished.append(worker.name)
+
+        try:
+            quick_call = asyncio.create_task(call(quick))
+            await asyncio.sleep(0)  # the quick request goes out first
+            await call(slow)  # then this one, which polls in place: nothing else is ready
+            await quick_call
+        finally:
+            await slow.kill()
+            await quick.kill()
+        return finished
+
+    assert busypoll.run(main()) == ["quick", "slow"]

@@ -10,8 +10,10 @@ the worker's stdin and stdout are plain non-blocking pipes, not asyncio streams.
 ``os.write`` of the whole frame (the rest, if the pipe is full, goes out from a writer callback);
 a reader callback registered once reads whatever arrived, decodes frames into an inbox and wakes
 the caller waiting in :meth:`WorkerConnection.read_response`. One event-loop turn per response,
-no reader task, no thread. Calls are strictly one at a time, so the inbox holds at most one
-response plus the notifications that came before it; an abandoned call's late answer is skipped.
+no reader task, no thread; on the engine's own loop the caller usually polls for its answer in
+place first (:class:`~.busypoll.AnswerPoller`) and reads it with no loop turn at all. Calls are
+strictly one at a time, so the inbox holds at most one response plus the notifications that
+came before it; an abandoned call's late answer is skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from atomiton.errors import ProtocolError
-from atomiton.runtimes.worker.busypoll import selector_of
+from atomiton.runtimes.worker.busypoll import BusyPollLoop, selector_of
 from atomiton.runtimes.worker.framing import (
     EncodedParams,
     FrameDecoder,
@@ -93,6 +95,10 @@ class WorkerConnection:
         self._loop = asyncio.get_running_loop()
         self._spinner = selector_of(self._loop)
         """The loop's busy-polling selector, told when an answer is due (see .busypoll)."""
+        self._answers = (
+            self._loop.answer_poller(stdout_fd) if isinstance(self._loop, BusyPollLoop) else None
+        )
+        """Waits for an answer in the calling task, no loop turn (see busypoll.AnswerPoller)."""
         self._stdin_fd, self._stdout_fd = stdin_fd, stdout_fd
         os.set_blocking(stdin_fd, False)
         os.set_blocking(stdout_fd, False)
@@ -210,6 +216,9 @@ class WorkerConnection:
                     raise self._broken
                 if self._eof:
                     raise await self._exited()
+                if self._answers is not None and self._answers.wait():
+                    self._on_readable()  # the answer is there: read it in this task step
+                    continue
                 self._waiter = self._loop.create_future()
                 try:
                     await self._waiter
@@ -327,6 +336,7 @@ class WorkerConnection:
     def _close_pipes(self) -> None:
         if self._pipes_open:
             self._pipes_open = False
+            self._answers = None
             self._loop.remove_reader(self._stdout_fd)
             self._loop.remove_writer(self._stdin_fd)
             os.close(self._stdout_fd)
