@@ -98,7 +98,8 @@ class _Worker:
     def send(self, message: Mapping[str, Any]) -> None:
         frame = encode_frame(message)
         with self._write_lock:
-            view = memoryview(frame)
+            sent = os.write(self._out, frame)  # all of it, but for a frame larger than the pipe
+            view = memoryview(frame)[sent:]
             while view:
                 view = view[os.write(self._out, view) :]
 
@@ -312,9 +313,13 @@ class _Plan:
         for name in self.context:
             kwargs[name] = ctx
         value = self.function(**kwargs)
-        if self.is_async or inspect.isawaitable(value):
+        if self.is_async or (type(value) not in _PLAIN and inspect.isawaitable(value)):
             value = _async_calls.result(value)
         return value
+
+
+_PLAIN = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+"""What most nodes return: no need to ask whether it is awaitable."""
 
 
 class _AsyncCalls:

@@ -92,19 +92,24 @@ def encode_value(value: Any, artifact_dir: Path, *, spill_bytes: int = SPILL_BYT
     )
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""JSON values that hold no reference: passed through without a call (most values are)."""
+
+
 def resolve_value(value: Any, artifact_dir: Path) -> Any:
     """``value`` from the wire with references read back: bytes, str, DataFrame or Path."""
     if isinstance(value, list):
-        return [resolve_value(v, artifact_dir) for v in value]
+        return [v if type(v) in _LEAVES else resolve_value(v, artifact_dir) for v in value]
     if not isinstance(value, dict):
         return value
-    if len(value) != 1:  # a reference has exactly one key
-        return {k: resolve_value(v, artifact_dir) for k, v in value.items()}
-    if isinstance(value.get("$bytes"), str):
-        return base64.b64decode(value["$bytes"])
-    if is_ref(value):
-        return _read_ref(value["$ref"], artifact_dir)
-    return {k: resolve_value(v, artifact_dir) for k, v in value.items()}
+    if len(value) == 1:  # a reference has exactly one key
+        if isinstance(value.get("$bytes"), str):
+            return base64.b64decode(value["$bytes"])
+        if "$ref" in value and is_ref(value):
+            return _read_ref(value["$ref"], artifact_dir)
+    return {
+        k: v if type(v) in _LEAVES else resolve_value(v, artifact_dir) for k, v in value.items()
+    }
 
 
 def _read_ref(ref: Mapping[str, Any], artifact_dir: Path) -> Any:

@@ -56,7 +56,7 @@ class WorkerSpec:
     """What to do when the worker cannot start (e.g. "run scripts/setup")."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every call, and a frozen __init__ costs twice as much
 class CallContext:
     """Who a call is for, so errors name the node and run."""
 
