@@ -443,7 +443,7 @@ async def main() -> None:
 
 HEADER = """# Worker runtimes: warm round trip versus a process per call
 
-`bench/bench_runtime_workers.py` (run: `python bench/bench_runtime_workers.py`; about 15 s).
+`bench/bench_runtime_workers.py` (run: `python bench/bench_runtime_workers.py`; about 35 s).
 A trivial node (Node.js and Python: `{value} -> {output: value}`, also as an `async` function;
 Go: the example `Reverse`)
 called through the real runtime `invoke` (NodeCall -> `execute` frame -> worker -> result frame
@@ -478,69 +478,76 @@ interrupt through the hypervisor, the target vCPU often halted), against ~2 µs 
 vCPU: a frame through `cat` takes ~46 µs across vCPUs and ~5 µs on one.
 
 - **Busy polling, both ways** (`atomiton.runtimes.worker.busypoll`, docs/worker-protocol.md):
-  after each request the engine's loop polls for the answer, when nothing else is ready, for up
-  to 100 µs; after each answer the worker polls its stdin for the next request for up to
-  100 µs (backing off where that does not pay). A process still polling when its frame lands
-  needs no wake-up. Across two vCPUs: 70-110 µs with neither, ~46 with the engine's half alone
-  (the previous round's figures), ~24 with both (the table above, spin / no spin). On one vCPU
-  it changes little: there the worker's back-off keeps it from polling. The cost is CPU: both
-  columns of CPU per call above include the polling (a few µs to ~15 µs a call each).
-- **Engine** (`atomiton.runtimes.worker.rpc`): plain non-blocking pipes, one `os.write` per
-  request, one reader callback per worker, one event-loop turn per response; ~13-15 µs of
-  Python a call (NodeCall to frame, the loop's two turns, frame to NodeResult), spread thin:
-  no part of it is over 10%.
-- **Workers**: the isolated Python worker spends ~9 µs a call (decoding the 300-byte request
-  1.7, the call itself ~4, encoding and writing the answer ~2.7); Node.js answers a synchronous
-  handler inside the `data` event that brought the request, one `fs.writeSync` per frame; the
-  Go SDK runs a call on the goroutine that read it, decodes an `execute` in one pass and builds
-  the response around the encoded result.
+  after each request the engine polls for the answer, when nothing else is ready, for up to
+  100 µs; after each answer the worker polls its stdin for the next request for up to 100 µs
+  (backing off where that does not pay). A process still polling when its frame lands needs no
+  wake-up. Across two vCPUs: 70-110 µs with neither, ~46 with the engine's half alone, ~24
+  with both, ~17-19 now that the engine reads the answer in place (the table above, spin / no
+  spin). The cost is CPU: both columns of CPU per call above include the polling.
+- **Engine** (`atomiton.runtimes.worker.rpc`, `.calls`): plain non-blocking pipes, one
+  `os.write` per request. Since this round the task that sent the request polls for its answer
+  in place (`busypoll.AnswerPoller`, while the loop has nothing else to do) and reads it in the
+  same task step: the reader callback, the future and the second loop turn cost ~4 µs a call.
+  An `execute` request's fixed fields are encoded once per node attempt (encoding the whole
+  params took ~4 µs; now ~1.7 for the call's own values and the splice). Timeline of one
+  isolated Python call, from timestamps taken in both processes: engine to the request's write
+  ~4.9 µs, to the worker having read and decoded it ~3.6, the worker's call and answer ~5.5,
+  to the engine seeing it ~0.5, the engine's answer to NodeResult ~4.
+- **Workers**: the isolated Python worker decodes the ~290-byte request (~1.5-2 µs), runs the
+  call and encodes its answer (~4); Node.js answers a synchronous handler inside the `data`
+  event that brought the request, one `fs.writeSync` per frame; the Go SDK runs a call on the
+  goroutine that read it, decodes an `execute` in one pass and builds the response around the
+  encoded result.
 - **Async nodes**: a Node.js handler that returns a promise is answered from a microtask, and
-  the worker then polls for the next request as it does after a plain function (without that,
-  and with an AbortController made per call, it took ~58 µs); the Python worker runs async
-  nodes as tasks on one event loop kept for its life, ~8 µs more than a plain function
-  (`asyncio.run` per call took ~123 µs).
+  the worker then polls for the next request as it does after a plain function; the Python
+  worker runs async nodes as tasks on one event loop kept for its life, ~9 µs more than a plain
+  function (`asyncio.run` per call took ~123 µs).
 
-## Ten runs, 2026-11-27 (quiet machine, load average under 1.5)
+## Ten runs, 2026-11-27 (quiet machine, load average 1.1-1.5)
 
 Median µs per call of each run: range over the ten runs (median of the ten). "Apart" and
 "together" are the pinned placements of the second table; the speed-ups are each run's own.
 
 | runtime | warm invoke | kernel's placement | apart | together |
 | --- | ---: | ---: | ---: | ---: |
-| Node.js | 23.7-33.3 (24.8) | 23.8-27.8 | 22.6-36.5 | 32.7-45.0 |
-| Node.js, async handler | 24.7-31.9 (27.1) | 24.4-30.8 | 24.2-37.7 | 33.7-47.0 |
-| Go (Reverse) | 24.7-35.1 (26.5) | 24.6-40.6 | 22.7-37.6 | 34.7-42.8 |
-| isolated Python | 23.7-33.9 (24.9) | 23.9-29.6 | 23.9-43.4 | 37.4-42.0 |
-| isolated Python, async | 32.9-38.7 (34.2) | 32.0-34.8 | 31.9-55.1 | 58.6-65.7 |
+| Node.js | 17.7-30.9 (19.2) | 17.8-30.1 | 16.9-30.3 | 25.8-28.2 |
+| Node.js, async handler | 19.3-27.3 (20.9) | 19.3-23.9 | 19.7-27.7 | 27.9-40.9 |
+| Go (Reverse) | 16.4-24.9 (18.2) | 16.3-19.7 | 16.2-19.3 | 24.6-30.4 |
+| isolated Python | 17.4-18.0 (17.5) | 16.8-17.7 | 17.1-17.5 | 24.7-27.1 |
+| isolated Python, async | 25.8-28.0 (26.8) | 25.5-28.1 | 25.7-31.0 | 51.4-56.1 |
+
+The previous round (the engine polling in its selector, the whole `execute` params encoded per
+call): Node.js 23.7-33.3 (24.8), Go 24.7-35.1 (26.5), isolated Python 23.7-33.9 (24.9), async
+Python 32.9-38.7 (34.2); together 32.7-45.0, 34.7-42.8, 37.4-42.0 and 58.6-65.7.
 
 Without busy polling (a worker started with `ATOMITON_WORKER_SPIN_US=0`, the engine's spin off):
 
 | runtime | kernel's placement | apart | together |
 | --- | ---: | ---: | ---: |
-| Node.js | 66.7-123.0 | 71.4-100.5 | 30.8-36.4 |
-| Node.js, async handler | 73.5-137.1 | 70.4-126.8 | 34.6-43.3 |
-| Go (Reverse) | 54.7-65.2 | 65.8-107.0 | 33.7-58.8 |
-| isolated Python | 69.3-129.6 | 71.4-119.2 | 35.6-54.0 |
-| isolated Python, async | 84.3-140.2 | 80.7-145.1 | 55.1-60.7 |
+| Node.js | 68.1-105.7 | 65.9-84.2 | 28.8-30.5 |
+| Node.js, async handler | 66.8-99.0 | 70.5-95.4 | 31.9-41.5 |
+| Go (Reverse) | 41.9-60.6 | 59.1-98.7 | 29.9-45.2 |
+| isolated Python | 66.1-78.9 | 62.7-84.4 | 31.2-33.8 |
+| isolated Python, async | 76.3-127.5 | 76.9-103.7 | 51.4-54.9 |
 
 | runtime | worker per call: ms, speed-up | launcher per call: ms, speed-up |
 | --- | ---: | ---: |
-| Node.js | 89-103, 3,024-4,082x | `node -e` 53-60, 1,748-2,349x |
-| Go (Reverse) | 1.5-1.8, 46-74x | `go run` 61-82, 2,117-2,886x |
-| isolated Python | 74-92, 2,550-3,702x | `python -c` 16-18, 523-754x |
+| Node.js | 86-91, 2,859-4,963x | `node -e` 50-57, 1,636-3,140x |
+| Go (Reverse) | 1.4-1.6, 59-93x | `go run` 60-67, 2,448-3,916x |
+| isolated Python | 68-76, 3,843-4,379x | `python -c` 14.6-16.1, 821-921x |
 
 ## Against the targets (<= 60 µs warm, >= 800x a process per call)
 
-- **<= 60 µs**: met by every runtime in all ten runs (the slowest run 38.7 µs, an async Python
-  node), and by every placed measurement with busy polling but one kind: an async Python node
-  with the engine and its worker pinned to one vCPU (58.6-65.7 µs; 55-61 without polling),
-  where the worker's event loop and the engine share one CPU.
-- **>= 800x a process per call**: Node.js meets it against both baselines in every run.
-  Isolated Python meets it against its worker program per call, and reaches 523-754x against
-  a bare `python -c` (16-18 ms: 800x would need 20-22 µs a call; it takes 24-25 in most
-  runs). Go meets it against `go run` but not against its prebuilt worker binary started per
-  call (~1.6 ms: 800x of that is ~2 µs a call, about twice the in-process Rust native call,
-  0.92 µs, which crosses no process and encodes no JSON).
+- **<= 60 µs**: met by every runtime in all ten runs (the slowest run 30.9 µs) and by every
+  placed measurement (the slowest, an async Python node with the engine and its worker pinned
+  to one vCPU, 51.4-56.1 µs).
+- **>= 800x a process per call**: Node.js and isolated Python meet it against both baselines
+  in every run (Python against a bare `python -c`: 821-921x, so the margin is thin: `python -c`
+  started in 14.6-16.1 ms this session, 16-18 in the previous one). Go meets it against
+  `go run` but not against its prebuilt worker binary started per call (~1.5 ms: 800x of that
+  is ~1.9 µs a call, twice the in-process Rust native call, 0.92 µs, which crosses no process
+  and encodes no JSON; the floor of one frame through `cat` on the same connection is
+  15.9-17.7 µs).
 """
 
 
