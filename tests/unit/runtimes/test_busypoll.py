@@ -323,6 +323,7 @@ def test_a_task_waiting_in_place_does_not_hold_up_another_workers_answer() -> No
             finished.append(worker.name)
 
         try:
+            await asyncio.gather(slow.request("ping"), quick.request("ping"))  # both are up
             quick_call = asyncio.create_task(call(quick))
             await asyncio.sleep(0)  # the quick request goes out first
             await call(slow)  # then this one, which polls in place: nothing else is ready
