@@ -19,7 +19,11 @@ from atomiton.runtimes.worker.supervisor import CallContext, WorkerPool
 def execute_params(
     call: NodeCall, *, module: str, handler: str, artifact_dir: Path | None = None
 ) -> dict[str, Any]:
-    """The ``execute`` params for ``call``; large values are written to the artifact dir."""
+    """The ``execute`` params for ``call``; large values are written to the artifact dir.
+
+    The definition of the request; :func:`execute` sends the same params pre-encoded
+    (:func:`encoded_execute_params`), which the tests check byte for byte against this.
+    """
     artifact_dir = artifact_dir or absolute(call.artifact_dir)
     return {
         "runId": call.run_id,
