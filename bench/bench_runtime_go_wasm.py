@@ -264,10 +264,10 @@ call):
   result) and more when the GIL passes back and forth with the pool threads, so 100 concurrent
   calls of the trivial node cost ~570 us of wall time each on threads against ~11 us inline.
   This is why the adaptive policy moves such a node inline rather than only sequential ones.
-- Go: ~23-25 us a call now that the worker polls for its next request as the engine polls for
-  the answer; see bench/results/workers.md (the same worker, with floors, placements, CPU per
-  call and `go run` per call as a second baseline). The 800x ratio is not reachable against
-  the prebuilt Go binary, which starts in ~1.5 ms: 800x would be ~1.9 us a call.
+- Go: ~16-21 us a call now that the worker polls for its next request and the engine reads
+  the answer in place; see bench/results/workers.md (the same worker, with floors, placements,
+  CPU per call and `go run` per call as a second baseline). The 800x ratio is not reachable
+  against the prebuilt Go binary, which starts in ~1.5 ms: 800x would be ~1.9 us a call.
 """
 
 
