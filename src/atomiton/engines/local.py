@@ -79,7 +79,7 @@ class LocalEngine:
         )
         self.artifact_root = Path(
             artifact_root or Path(platformdirs.user_cache_dir("atomiton")) / "artifacts"
-        )
+        ).absolute()  # where it is now: a node that changes directory must not move a run's files
         self._active: dict[str, Driver] = {}
         self._loops: dict[str, tuple[asyncio.AbstractEventLoop, int]] = {}
 

@@ -328,6 +328,17 @@ async def test_events_are_numbered_without_gaps(engine: LocalEngine) -> None:
     assert events[0].kind is EventKind.RUN_STARTED and events[-1].kind is EventKind.RUN_FINISHED
 
 
+def test_a_relative_artifact_root_is_fixed_where_the_engine_starts(
+    registry: NodeRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs write their files under the folder the engine was given, wherever the process's
+    working directory is later (a node may change it)."""
+    monkeypatch.chdir(tmp_path)
+    engine = LocalEngine(registry=registry, store=None, artifact_root="artifacts")
+    monkeypatch.chdir("/")
+    assert engine.artifact_root == tmp_path / "artifacts"
+
+
 def test_sync_run_wrapper(registry: NodeRegistry) -> None:
     """atomiton.run runs on the engine's own loop, which busy-polls for worker answers."""
     result = atomiton.run(
