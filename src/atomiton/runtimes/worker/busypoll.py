@@ -48,7 +48,6 @@ import select
 import selectors
 import sys
 import time
-import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -153,11 +152,6 @@ class IdleSpin:
         self.skip = (1 << self.misses) - 1
 
 
-_selectors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BusyPollSelector] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def spin_seconds() -> float:
     """The spin window from ``ATOMITON_WORKER_SPIN_US``; a clear error if it is not a number."""
     raw = os.environ.get(SPIN_ENV, "").strip()
@@ -239,16 +233,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     Use it as ``asyncio.Runner(loop_factory=new_event_loop)`` or
     ``asyncio.run(main(), loop_factory=...)`` on Python 3.12+.
     """
-    selector = BusyPollSelector(spin_seconds())
-    loop = BusyPollLoop(selector)
-    _selectors[loop] = selector
-    return loop
+    return BusyPollLoop(BusyPollSelector(spin_seconds()))
 
 
 def selector_of(loop: asyncio.AbstractEventLoop) -> BusyPollSelector | None:
     """The busy-polling selector of ``loop``, or None for a loop :func:`new_event_loop` did
     not make."""
-    return _selectors.get(loop)
+    return loop.busy_selector if isinstance(loop, BusyPollLoop) else None
+
+
+def answer_poller(loop: asyncio.AbstractEventLoop, fd: int) -> AnswerPoller | None:
+    """An :class:`AnswerPoller` for ``fd`` on ``loop``, or None where there is none (a loop
+    :func:`new_event_loop` did not make, a window of 0, a platform other than Linux)."""
+    return loop.answer_poller(fd) if isinstance(loop, BusyPollLoop) else None
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

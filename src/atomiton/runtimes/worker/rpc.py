@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from atomiton.errors import ProtocolError
-from atomiton.runtimes.worker.busypoll import BusyPollLoop, selector_of
+from atomiton.runtimes.worker.busypoll import answer_poller, selector_of
 from atomiton.runtimes.worker.framing import (
     EncodedParams,
     FrameDecoder,
@@ -95,9 +95,7 @@ class WorkerConnection:
         self._loop = asyncio.get_running_loop()
         self._spinner = selector_of(self._loop)
         """The loop's busy-polling selector, told when an answer is due (see .busypoll)."""
-        self._answers = (
-            self._loop.answer_poller(stdout_fd) if isinstance(self._loop, BusyPollLoop) else None
-        )
+        self._answers = answer_poller(self._loop, stdout_fd)
         """Waits for an answer in the calling task, no loop turn (see busypoll.AnswerPoller)."""
         self._stdin_fd, self._stdout_fd = stdin_fd, stdout_fd
         os.set_blocking(stdin_fd, False)
