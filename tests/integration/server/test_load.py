@@ -44,8 +44,14 @@ def rss_mb() -> float:
 
 async def load_round(url: str, ws_url: str) -> tuple[int, float]:
     rng = random.Random(7)
+    # Idle pooled connections expire well before the server's 5 s keep-alive: with the same
+    # 5 s on both sides, the last GET (after the followers, seconds later on a loaded machine)
+    # could reuse a connection at the moment the server closed it.
     async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        base_url=url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+        limits=httpx.Limits(keepalive_expiry=1.0),
     ) as client:
         started = time.perf_counter()
         responses = await asyncio.gather(
